@@ -1,0 +1,55 @@
+"""The stat a sender reports for one revision, as the server delivers it."""
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
+
+_NS_PER_S = 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def rfc3339_ns(ns):
+    """Nanoseconds since the Unix epoch as RFC 3339 in UTC, the way Go's RFC3339Nano
+    writes it: trailing zeros of the fraction dropped, no fraction when it is zero."""
+    seconds, frac = divmod(ns, _NS_PER_S)
+    t = _EPOCH + timedelta(seconds=seconds)
+    text = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    if frac:
+        text += "." + f"{frac:09d}".rstrip("0")
+    return text + "Z"
+
+
+class StatMessage(NamedTuple):
+    """One revision's stat from one pod.
+
+    ``timestamp`` is the sender's own time in nanoseconds since the Unix epoch (UTC), or
+    None when its era sends none; ``received_at`` is when the server read the frame, in
+    the same unit. Counts are floats whatever the sender's era sent.
+    """
+
+    namespace: str
+    name: str
+    pod_name: str = ""
+    average_concurrent_requests: float = 0.0
+    average_proxied_concurrent_requests: float = 0.0
+    request_count: float = 0.0
+    proxied_request_count: float = 0.0
+    process_uptime: float = 0.0
+    timestamp: int | None = None
+    received_at: int | None = None
+
+    @property
+    def key(self):
+        """``"namespace/name"``, the revision's key as Knative writes it."""
+        return f"{self.namespace}/{self.name}"
+
+    def to_dict(self):
+        """The JSON-lines form as a dict (times as RFC 3339 strings or None)."""
+        d = self._asdict()
+        d["timestamp"] = None if self.timestamp is None else rfc3339_ns(self.timestamp)
+        d["received_at"] = None if self.received_at is None else rfc3339_ns(self.received_at)
+        return d
+
+    def to_json(self):
+        """One line of JSON (no newline) with every field, times in RFC 3339 UTC."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
