@@ -1,0 +1,6 @@
+"""A Go ``encoding/gob`` codec. Imports nothing from Twisted or autobahn."""
+
+from statserver.gob.errors import GobError
+from statserver.gob.values import GoInterface, GoOpaque, GoTime
+
+__all__ = ["GobError", "GoInterface", "GoOpaque", "GoTime"]
