@@ -24,7 +24,10 @@ class StatMessage(NamedTuple):
 
     ``timestamp`` is the sender's own time in nanoseconds since the Unix epoch (UTC), or
     None when its era sends none; ``received_at`` is when the server read the frame, in
-    the same unit. Counts are floats whatever the sender's era sent.
+    the same unit. ``timestamp_offset`` is the sender's zone offset in seconds east of UTC
+    where its era sends one (gob's ``time.Time``), kept so that a stat re-encodes to the
+    sender's exact bytes; it is not part of the JSON form. Counts are floats whatever the
+    sender's era sent.
     """
 
     namespace: str
@@ -37,6 +40,7 @@ class StatMessage(NamedTuple):
     process_uptime: float = 0.0
     timestamp: int | None = None
     received_at: int | None = None
+    timestamp_offset: int | None = None
 
     @property
     def key(self):
@@ -46,6 +50,7 @@ class StatMessage(NamedTuple):
     def to_dict(self):
         """The JSON-lines form as a dict (times as RFC 3339 strings or None)."""
         d = self._asdict()
+        del d["timestamp_offset"]
         d["timestamp"] = None if self.timestamp is None else rfc3339_ns(self.timestamp)
         d["received_at"] = None if self.received_at is None else rfc3339_ns(self.received_at)
         return d
