@@ -1,0 +1,142 @@
+"""statserver.client against real sockets on 127.0.0.1: our StatsServer, and a bare
+autobahn server for what ours never does (stop answering pings)."""
+
+import pytest
+import pytest_twisted
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.internet import defer, endpoints, reactor
+
+from statserver.client import Backoff, NotConnected, StatsClient
+from statserver.model import StatMessage
+
+TIMEOUT = 10  # seconds any one wait may take
+
+
+def stats(n, ns="ns-1"):
+    return [
+        StatMessage(ns, f"rev-{i % 3}", pod_name=f"pod-{i}",
+                    average_concurrent_requests=i + 0.5, request_count=float(i))
+        for i in range(n)
+    ]
+
+
+def wait(d, seconds=TIMEOUT):
+    return d.addTimeout(seconds, reactor)
+
+
+# -- the backoff, as Knative's wait.Backoff{100ms, 1.3, jitter 0.5, 20 steps} --
+
+
+def test_backoff_grows_by_1_3_and_starts_over_after_20_dials():
+    b = Backoff(random=lambda: 0.0)
+    delays = [b.next_delay() for _ in range(21)]
+    assert delays[0] == pytest.approx(0.1)
+    assert delays[1] == pytest.approx(0.13)
+    assert delays[18] == pytest.approx(0.1 * 1.3**18)  # ~11.2 s, the longest wait
+    assert delays[19] == 0.0  # the 20th failed dial: Knative dials again at once
+    assert delays[20] == pytest.approx(0.1)
+
+
+def test_backoff_jitter_adds_up_to_half():
+    assert Backoff(random=lambda: 1.0).next_delay() == pytest.approx(0.15)
+    b = Backoff(random=lambda: 0.999)
+    b.next_delay()
+    b.reset()
+    assert b.next_delay() == pytest.approx(0.1 * 1.4995)
+
+
+# -- a bare autobahn server that counts connections and may stop answering pings --
+
+
+class _BareServerProtocol(WebSocketServerProtocol):
+    def onOpen(self):
+        self.factory.opened.append(self)
+        waiters, self.factory.waiters = self.factory.waiters, []
+        for d in waiters:
+            d.callback(self)
+
+    def onPing(self, payload):
+        self.factory.pings += 1
+        if self.factory.answer_pings:
+            self.sendPong(payload)
+
+
+class BareServer:
+    def __init__(self):
+        self.factory = WebSocketServerFactory()
+        self.factory.protocol = _BareServerProtocol
+        self.factory.opened = []
+        self.factory.waiters = []
+        self.factory.pings = 0
+        self.factory.answer_pings = True
+
+    async def start(self):
+        ep = endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+        self.port = await ep.listen(self.factory)
+        self.url = f"ws://127.0.0.1:{self.port.getHost().port}/"
+        return self
+
+    def next_open(self):
+        d = defer.Deferred()
+        self.factory.waiters.append(d)
+        return wait(d)
+
+    async def stop(self):
+        for p in self.factory.opened:
+            p.dropConnection(abort=True)
+        await self.port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_pong_within_the_timeout_means_reconnect():
+    server = await BareServer().start()
+    client = StatsClient(server.url, reactor=reactor, pong_timeout=0.6)
+    first = server.next_open()
+    client.startService()
+    try:
+        await first
+        await wait(client.when_connected())
+        # While the server answers, pings (every 0.2 s) keep the connection.
+        await wait(deferLater(0.9))
+        assert len(server.factory.opened) == 1
+        assert server.factory.pings >= 3
+        # Now it stops answering: within 0.6 s the client gives up and dials again.
+        server.factory.answer_pings = False
+        second = server.next_open()
+        await second
+        await wait(client.when_connected())
+        assert len(server.factory.opened) == 2
+        assert client.connections == 2
+    finally:
+        await wait(client.stopService())
+        await server.stop()
+
+
+def deferLater(seconds):
+    from twisted.internet.task import deferLater as later
+
+    return later(reactor, seconds, lambda: None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_send_while_down_fails_at_once():
+    # A port nobody listens on: bind one, note it, close it.
+    server = await BareServer().start()
+    url = server.url
+    await server.stop()
+    client = StatsClient(url, reactor=reactor)
+    client.startService()
+    try:
+        assert not client.connected
+        d = client.send(stats(1), format="json")
+        assert d.called  # no waiting, no buffering
+        with pytest.raises(NotConnected):
+            await d
+    finally:
+        await wait(client.stopService())
+
+
+def test_unknown_format_is_refused():
+    client = StatsClient("ws://127.0.0.1:1/", reactor=reactor)
+    with pytest.raises(ValueError, match="unknown format 'xml'"):
+        client.send(stats(1), format="xml")
