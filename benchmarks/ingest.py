@@ -1,0 +1,256 @@
+"""Ingest benchmark: stats a second a stats server takes in, end to end.
+
+Starts the server under test (``twist statserver``) in a subprocess, drives it with
+``statserver-load`` in another process, polls ``/metrics`` until
+``statserver_stats_received_total`` has grown by what was sent, and prints stats/s and
+the server's CPU seconds per 100k stats (from ``/proc/PID/stat``).
+
+    python benchmarks/ingest.py              # gob, json and protobuf, medians of 3
+    python benchmarks/ingest.py --quick      # a few seconds: a smoke run
+    python benchmarks/ingest.py --against-go # the Go activator against our server and
+                                             # against the Go refserver, and the ratio
+
+``--against-go`` needs the Go peers of ``../shared/peer``: it uses ``$STATSERVER_PEER_BIN``
+when that holds them, else builds them with ``build.sh`` into a cache directory.
+"""
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+_METRIC = re.compile(rb"^statserver_stats_received_total(?:\{[^}]*\})?\s+(\S+)", re.M)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process so far."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def machine():
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()}-core {platform.machine()} {model}, Python {platform.python_version()}"
+
+
+class Server:
+    """A stats server in a subprocess, with its /metrics."""
+
+    def __init__(self, name, argv, port):
+        self.name = name
+        self.port = port
+        self.url = f"ws://127.0.0.1:{port}/"
+        self.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=tempfile.gettempdir())
+
+    def received(self):
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as r:
+            return sum(float(v) for v in _METRIC.findall(r.read()))
+
+    def wait_ready(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                return self.received()
+            except OSError:
+                time.sleep(0.1)
+        self.fail(f"{self.name} did not serve {self.metrics_url} within {timeout}s")
+
+    def cpu(self):
+        return cpu_seconds(self.proc.pid)
+
+    def fail(self, why):
+        self.stop()
+        self.log.seek(0)
+        tail = self.log.read()[-3000:].decode("utf-8", "replace")
+        sys.exit(f"ingest: {why}\n--- {self.name} output ---\n{tail}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def our_server(port, extra):
+    argv = [sys.executable, "-m", "twisted", "statserver",
+            "--port", f"tcp:{port}:interface=127.0.0.1", *extra]
+    return Server("statserver", argv, port)
+
+
+def go_server(peer_bin, port, fmt):
+    argv = [str(peer_bin / "refserver"), "-addr", f"127.0.0.1:{port}", "-format", fmt]
+    return Server("Go refserver", argv, port)
+
+
+def measure(server, load_argv, total, timeout):
+    """Run one load against ``server``; return (stats/s, server CPU s per 100k stats)."""
+    base = server.received()
+    cpu0 = server.cpu()
+    t0 = time.monotonic()
+    load = subprocess.run(load_argv, capture_output=True, text=True, timeout=timeout)
+    if load.returncode != 0:
+        server.fail(f"the load failed ({load.returncode}): {load.stdout}{load.stderr}")
+    deadline = time.monotonic() + timeout
+    while True:
+        got = server.received() - base
+        if got >= total:
+            break
+        if time.monotonic() > deadline:
+            server.fail(f"{server.name} received {got:.0f} of {total} stats within {timeout}s")
+        time.sleep(0.01)
+    elapsed = time.monotonic() - t0
+    cpu = server.cpu() - cpu0
+    if got != total:
+        print(f"  warning: {server.name} counted {got:.0f} stats, {total} sent", file=sys.stderr)
+    return total / elapsed, cpu / total * 100_000
+
+
+def python_load(url, scenario, args):
+    fmt, conns, per_conn, batch = scenario
+    return [sys.executable, "-m", "statserver.load", "--url", url, "--format", fmt,
+            "--connections", str(conns), "--stats", str(per_conn), "--batch", str(batch),
+            "--processes", str(args.load_processes)]
+
+
+def go_load(peer_bin, url, scenario):
+    fmt, conns, per_conn, batch = scenario
+    era = {"gob": "seed", "protobuf": "proto", "json": "json"}[fmt]
+    return [str(peer_bin / "activator"), "-url", url, "-era", era, "-conns", str(conns),
+            "-n", str(per_conn), "-batch", str(batch)]
+
+
+def find_peers():
+    """The directory of the built Go peers, building them if need be (None if impossible)."""
+    env = os.environ.get("STATSERVER_PEER_BIN")
+    if env and all((Path(env) / p).is_file() for p in ("activator", "refserver")):
+        return Path(env)
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "statserver-peer-bin"
+    if all((cache / p).is_file() for p in ("activator", "refserver")):
+        return cache
+    for build in (Path("/work/shared/peer/build.sh"), REPO.parent / "shared/peer/build.sh"):
+        if build.is_file() and shutil.which("sh"):
+            print(f"building the Go peers with {build} into {cache} ...", flush=True)
+            r = subprocess.run(["sh", str(build), str(cache)], capture_output=True, text=True)
+            if r.returncode == 0:
+                return cache
+            print(f"  cannot build them: {r.stderr.strip()[-500:]}", file=sys.stderr)
+            return None
+    return None
+
+
+def fmt_row(label, rates, cpus):
+    return (f"  {label:<34} {statistics.median(rates):>9,.0f} stats/s   "
+            f"{statistics.median(cpus):6.3f} CPU s/100k stats   (median of {len(rates)})")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a few seconds: a smoke run")
+    p.add_argument("--against-go", action="store_true",
+                   help="the Go activator against our server and the Go refserver")
+    p.add_argument("--repeat", type=int, default=None, help="runs per figure (median)")
+    p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--stats", type=int, default=None,
+                   help="stats per connection (gob, json; ten times as many for protobuf)")
+    p.add_argument("--formats", default="gob,json,protobuf")
+    p.add_argument("--batch", type=int, default=100, help="stats per protobuf frame")
+    p.add_argument("--load-processes", type=int, default=1)
+    p.add_argument("--server-arg", action="append", default=[],
+                   help="an extra argument for twist statserver (repeatable)")
+    args = p.parse_args(argv)
+    repeat = args.repeat or (1 if args.quick else 3)
+    per_conn = args.stats or (500 if args.quick else 25_000)
+    timeout = 60 if args.quick else 600
+    formats = args.formats.split(",")
+
+    def scenario(fmt):
+        # Protobuf frames carry many stats: ten times as many keep the run as long.
+        n = per_conn * (10 if fmt == "protobuf" else 1)
+        return fmt, args.connections, n, args.batch if fmt == "protobuf" else 1
+
+    print(f"machine: {machine()}", flush=True)
+    port = free_port()
+    ours = our_server(port, args.server_arg)
+    try:
+        ours.wait_ready()
+        if not args.against_go:
+            print(f"statserver-load -> statserver, {args.connections} connections:")
+            for fmt in formats:
+                sc = scenario(fmt)
+                total = sc[1] * sc[2]
+                rates, cpus = [], []
+                for _ in range(repeat):
+                    r, c = measure(ours, python_load(ours.url, sc, args), total, timeout)
+                    rates.append(r)
+                    cpus.append(c)
+                label = f"{fmt} ({total} stats" + (f", {sc[3]} a frame)" if fmt == "protobuf" else ")")
+                print(fmt_row(label, rates, cpus), flush=True)
+            return 0
+        peers = find_peers()
+        if peers is None:
+            sys.exit("ingest: --against-go needs the Go peers (../shared/peer/build.sh)")
+        print(f"Go activator -> statserver and -> Go refserver, {args.connections} connections, "
+              f"in turn:")
+        for fmt in [f for f in formats if f != "json"]:
+            sc = scenario(fmt)
+            total = sc[1] * sc[2]
+            go_port = free_port()
+            go = go_server(peers, go_port, "proto" if fmt == "protobuf" else "gob")
+            try:
+                go.wait_ready()
+                res = {"ours": ([], []), "go": ([], [])}
+                for _ in range(repeat):
+                    for key, srv in (("ours", ours), ("go", go)):
+                        r, c = measure(srv, go_load(peers, srv.url, sc), total, timeout)
+                        res[key][0].append(r)
+                        res[key][1].append(c)
+            finally:
+                go.stop()
+            era = "seed (v10)" if fmt == "gob" else f"{sc[3]} a frame"
+            print(f" {fmt}, {era}, {total} stats a run:")
+            print(fmt_row("statserver (Python)", *res["ours"]))
+            print(fmt_row("Go refserver", *res["go"]))
+            ratios = [a / b for a, b in zip(res["ours"][0], res["go"][0], strict=True)]
+            print(f"  ratio statserver / Go: {statistics.median(ratios):.2f} "
+                  f"(median of per-run ratios {', '.join(f'{x:.2f}' for x in ratios)})",
+                  flush=True)
+        return 0
+    finally:
+        ours.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
