@@ -1,0 +1,121 @@
+"""Decode benchmark: µs per frame (and per stat) through ``statserver.formats.decode_frame``.
+
+Frames are real Knative frames from ``$STAT_FRAMES`` (default ``../shared/stat-frames``
+next to the repository) when present, else encoded here with ``statserver``'s encoders.
+
+    python benchmarks/decode.py [--seconds 1] [--repeat 5]
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from statserver import formats
+from statserver.model import StatMessage
+
+REPO = Path(__file__).resolve().parent.parent
+FILES = {  # what to time: (label, file of real frames)
+    "gob v10 (seed)": "v10.jsonl",
+    "gob v12": "v12.jsonl",
+    "gob v02": "v02.jsonl",
+    "json": "json.jsonl",
+    "protobuf, 10 a frame": "proto-ts.jsonl",
+}
+
+
+def real_frames(name):
+    root = Path(os.environ.get("STAT_FRAMES", REPO.parent / "shared" / "stat-frames"))
+    path = root / name
+    if not path.is_file():
+        return None
+    frames = []
+    for line in path.read_text().splitlines():
+        doc = json.loads(line)
+        frames.append((bytes.fromhex(doc["frame"]), doc["opcode"] == "binary"))
+    return frames
+
+
+def stat(i):
+    return StatMessage(f"ns-{i % 3}", f"rev-{i % 8}", pod_name=f"pod-{i % 5}",
+                       average_concurrent_requests=i + 0.25, request_count=float(i),
+                       process_uptime=i + 0.5, timestamp=1_700_000_000_000_000_000 + i)
+
+
+def per_frame_us(frames, seconds, repeat):
+    """Median µs per frame over ``repeat`` runs of about ``seconds`` each."""
+    decode = formats.decode_frame
+    for payload, is_binary in frames:  # warm up, and fail loudly on a bad frame
+        decode(payload, is_binary)
+    loops = 1
+    while True:  # find a loop count that takes about `seconds`
+        t = time.perf_counter()
+        for _ in range(loops):
+            for payload, is_binary in frames:
+                decode(payload, is_binary)
+        took = time.perf_counter() - t
+        if took > seconds / 4:
+            loops = max(1, int(loops * seconds / took))
+            break
+        loops *= 2
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(loops):
+            for payload, is_binary in frames:
+                decode(payload, is_binary)
+        runs.append((time.perf_counter() - t) / (loops * len(frames)) * 1e6)
+    return statistics.median(runs)
+
+
+def machine():
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()}-core {platform.machine()} {model}, Python {platform.python_version()}"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=1.0, help="per run")
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args(argv)
+    cases = []
+    for label, name in FILES.items():
+        frames = real_frames(name)
+        if frames:
+            cases.append((label, frames))
+    if not cases:  # no shared frames: our own encoders
+        from statserver.gobstat import encode_stat_frame
+
+        cases = [
+            ("gob v10 (seed)", [(encode_stat_frame(stat(i)), True) for i in range(20)]),
+            ("json", [(formats.encode_json(stat(i)).encode(), False) for i in range(20)]),
+        ]
+    batch = [stat(i) for i in range(100)]
+    cases.append(("protobuf, 100 a frame", [(formats.encode_protobuf(batch), True)]))
+    print(f"{machine()}; median of {args.repeat} runs")
+    for label, frames in cases:
+        try:
+            formats.decode_frame(*frames[0])
+        except Exception as e:
+            print(f"  {label:<24} cannot decode: {e}", flush=True)
+            continue
+        stats_per_frame = sum(len(formats.decode_frame(*f)[1]) for f in frames) / len(frames)
+        us = per_frame_us(frames, args.seconds, args.repeat)
+        print(f"  {label:<24} {us:8.2f} µs/frame  {us / stats_per_frame:7.2f} µs/stat", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
