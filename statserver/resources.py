@@ -1,0 +1,131 @@
+"""The HTTP side of the server: WebSocket entry, kubelet probes, healthz, metrics."""
+
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+
+from statserver import metrics as _metrics
+
+_TEXT = b"text/plain; charset=utf-8"
+
+
+def is_kubelet_probe(request):
+    """True for a kubelet's probe: ``User-Agent: kube-probe/...`` or a ``K-Kubelet-Probe``
+    header (what Knative's ``network.IsKubeletProbe`` checks)."""
+    agent = request.getHeader(b"user-agent") or b""
+    return agent.startswith(b"kube-probe/") or request.requestHeaders.hasHeader(
+        b"k-kubelet-probe"
+    )
+
+
+def is_websocket_upgrade(request):
+    """True when the request asks to upgrade to WebSocket."""
+    upgrade = request.getHeader(b"upgrade") or b""
+    return b"websocket" in upgrade.lower()
+
+
+class _Text(Resource):
+    isLeaf = True
+
+    def __init__(self, code, body):
+        super().__init__()
+        self.code = code
+        self.body = body
+
+    def render(self, request):
+        request.setResponseCode(self.code)
+        request.setHeader(b"content-type", _TEXT)
+        return self.body
+
+
+PROBE = _Text(200, b"")
+
+
+class HealthzResource(Resource):
+    """``/healthz``: 200 while serving, 503 once ``is_stopping()`` says shutdown began."""
+
+    isLeaf = True
+
+    def __init__(self, is_stopping):
+        super().__init__()
+        self._is_stopping = is_stopping
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", _TEXT)
+        if self._is_stopping():
+            request.setResponseCode(503)
+            return b"stopping\n"
+        return b"ok\n"
+
+    render_HEAD = render_GET
+
+
+class MetricsResource(Resource):
+    """``/metrics``: the Prometheus text exposition of one registry, rendered here in the
+    reactor thread."""
+
+    isLeaf = True
+
+    def __init__(self, registry):
+        super().__init__()
+        self._registry = registry
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", _metrics.CONTENT_TYPE_LATEST.encode("ascii"))
+        return _metrics.render(self._registry)
+
+
+class WebSocketEntry(Resource):
+    """Hands a WebSocket upgrade to autobahn's ``WebSocketResource``; answers a request
+    without an upgrade with a short 426, and a bucket host not owned here with 200 and no
+    upgrade (Knative's answer, which fails the client's handshake)."""
+
+    isLeaf = True
+    _log = Logger()
+
+    def __init__(self, websocket_resource, *, bucket_owners=None, is_stopping, metrics):
+        super().__init__()
+        self._websocket = websocket_resource
+        self._owners = bucket_owners
+        self._is_stopping = is_stopping
+        self._metrics = metrics
+
+    def render(self, request):
+        request.setHeader(b"content-type", _TEXT)
+        if not is_websocket_upgrade(request):
+            request.setResponseCode(426)
+            request.setHeader(b"upgrade", b"websocket")
+            return b"426 Upgrade Required: this is Knative's stats WebSocket endpoint\n"
+        if self._is_stopping():
+            request.setResponseCode(503)
+            request.setHeader(b"connection", b"close")
+            return b"stopping\n"
+        host = (request.getHeader(b"host") or b"").decode("latin-1")
+        if self._owners is not None and not self._owners.owns_host(host):
+            self._log.warn("Refusing WebSocket for {host}: bucket not owned here", host=host)
+            self._metrics.bucket_refusals.inc()
+            request.setHeader(b"connection", b"close")
+            return b""
+        return self._websocket.render(request)
+
+
+class StatsRoot(Resource):
+    """The root of the tree: a kubelet probe gets 200 on any path; ``healthz`` and
+    ``metrics`` (and any child a caller adds) are served; every other path is the
+    WebSocket endpoint (Knative's senders ignore the path)."""
+
+    def __init__(self, websocket_entry, healthz, metrics):
+        super().__init__()
+        self._websocket_entry = websocket_entry
+        self.putChild(b"healthz", healthz)
+        self.putChild(b"metrics", metrics)
+
+    def getChildWithDefault(self, path, request):
+        if is_kubelet_probe(request):
+            return PROBE
+        return super().getChildWithDefault(path, request)
+
+    def getChild(self, path, request):
+        return self._websocket_entry
+
+    def render(self, request):
+        return self._websocket_entry.render(request)

@@ -1,0 +1,274 @@
+"""``StatsServer``: Knative's autoscaler stats server as a Twisted service."""
+
+from autobahn.twisted.resource import WebSocketResource
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, DeferredQueue, maybeDeferred, succeed
+from twisted.logger import Logger
+from twisted.web.server import Site
+
+from statserver.formats import FORMATS, FrameError, decode_frame
+from statserver.metrics import ServerMetrics
+from statserver.resources import HealthzResource, MetricsResource, StatsRoot, WebSocketEntry
+from statserver.websocket import StatsServerFactory
+
+_NS_PER_S = 1_000_000_000
+
+
+class StatsQueue(DeferredQueue):
+    """An unbounded ``DeferredQueue`` that tells its server whenever a consumer takes."""
+
+    def __init__(self, on_get):
+        super().__init__()
+        self._on_get = on_get
+
+    def get(self):
+        d = super().get()
+        self._on_get()
+        return d
+
+
+class _RateLimit:
+    """At most ``burst`` log lines per ``period`` seconds; counts what it held back."""
+
+    def __init__(self, clock, burst=10, period=10.0):
+        self._clock = clock
+        self._burst = burst
+        self._period = period
+        self._window = None
+        self._used = 0
+        self.suppressed = 0
+
+    def allow(self):
+        now = self._clock.seconds()
+        if self._window is None or now - self._window >= self._period:
+            self._window, self._used = now, 0
+        if self._used < self._burst:
+            self._used += 1
+            return True
+        self.suppressed += 1
+        return False
+
+
+class StatsServer(Service):
+    """Receives Knative stats over WebSocket on ``endpoint`` and puts every
+    ``StatMessage`` on ``stats``, in frame order per connection.
+
+    ``queue_size`` bounds the queue by backpressure: at that many pending stats the
+    server stops reading every connection, and reads again below half of it. Stats a
+    connection had already buffered are still accepted, so the queue may exceed
+    ``queue_size`` a little; none is ever dropped.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        endpoint,
+        *,
+        reactor=None,
+        queue_size=10000,
+        max_message_size=1 << 20,
+        ping_interval=10.0,
+        shutdown_timeout=5.0,
+        bucket_owners=None,
+    ):
+        if reactor is None:
+            from twisted.internet import reactor
+        if queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
+        if max_message_size < 1:
+            raise ValueError("max_message_size must be at least 1")
+        if ping_interval < 0 or shutdown_timeout < 0:
+            raise ValueError("ping_interval and shutdown_timeout must not be negative")
+        self.endpoint = endpoint
+        self.reactor = reactor
+        self.queue_size = queue_size
+        self.low_water = max(1, (queue_size + 1) // 2)
+        self.shutdown_timeout = shutdown_timeout
+        self.bucket_owners = bucket_owners
+
+        self.stats = StatsQueue(self._stat_taken)
+        self.metrics = ServerMetrics()
+        self.registry = self.metrics.registry
+        self.metrics.queue_depth.set_function(lambda: len(self.stats.pending))
+        self._frames = {f: self.metrics.frames.labels(f) for f in FORMATS}
+        self._received = {f: self.metrics.stats_received.labels(f) for f in FORMATS}
+        self._errors = {f: self.metrics.decode_errors.labels(f) for f in FORMATS}
+        self._bad_frame_log = _RateLimit(reactor)
+
+        self.factory = StatsServerFactory(
+            self, reactor=reactor, max_message_size=max_message_size, ping_interval=ping_interval
+        )
+        entry = WebSocketEntry(
+            WebSocketResource(self.factory),
+            bucket_owners=bucket_owners,
+            is_stopping=lambda: self.stopping,
+            metrics=self.metrics,
+        )
+        self.root = StatsRoot(
+            entry, HealthzResource(lambda: self.stopping), MetricsResource(self.registry)
+        )
+        self.site = Site(self.root)
+        self.site.noisy = False
+
+        self.listening = Deferred()
+        self.port = None
+        self.stopping = False
+        self.paused = False
+        self._connections = set()
+        self._connections_gone = []  # Deferreds fired when the last connection closes
+        self._queue_drained = []  # Deferreds fired when stats.pending empties while stopping
+
+    # ---- lifecycle ----
+
+    def startService(self):
+        """Start listening; the outcome fires ``listening``."""
+        super().startService()
+        d = self.endpoint.listen(self.site)
+        d.addCallbacks(self._listened, self._listen_failed)
+
+    def _listened(self, port):
+        self.port = port
+        if self.stopping:  # stopped before the port came up
+            port.stopListening()
+        else:
+            address = port.getHost()
+            self._log.info("Stats server listening on {address}", address=address)
+        self.listening.callback(port)
+
+    def _listen_failed(self, failure):
+        self._log.error("Stats server cannot listen: {error}", error=failure.value)
+        self.listening.errback(failure)
+
+    def stopService(self):
+        """Knative's shutdown: stop listening, close every connection with 1012, wait
+        (at most ``shutdown_timeout``) for the peers to close and the consumer to take
+        what is queued, then drop whatever is left. Never errbacks."""
+        super().stopService()
+        if self.stopping:
+            return succeed(None)
+        self.stopping = True
+        self._log.info(
+            "Stats server shutting down: {connections} connections, {queued} stats queued",
+            connections=len(self._connections),
+            queued=len(self.stats.pending),
+        )
+        steps = []
+        if self.port is not None:
+            steps.append(maybeDeferred(self.port.stopListening))
+        for conn in list(self._connections):
+            conn.close_for_restart()
+        if self._connections:
+            d = Deferred()
+            self._connections_gone.append(d)
+            steps.append(d)
+        if self.stats.pending:
+            d = Deferred()
+            self._queue_drained.append(d)
+            steps.append(d)
+        done = DeferredList(steps, consumeErrors=True)
+        timer = self.reactor.callLater(self.shutdown_timeout, done.cancel)
+
+        def finish(_):
+            if timer.active():
+                timer.cancel()
+            else:
+                self._log.warn(
+                    "Stats server shutdown timed out after {timeout}s: {connections}"
+                    " connections dropped, {queued} stats not taken",
+                    timeout=self.shutdown_timeout,
+                    connections=len(self._connections),
+                    queued=len(self.stats.pending),
+                )
+            for conn in list(self._connections):
+                conn.abort()
+            self._log.info("Stats server stopped")
+
+        done.addBoth(finish)
+        return done
+
+    # ---- connections (called by StatsServerProtocol) ----
+
+    def _connection_opened(self, conn):
+        self._connections.add(conn)
+        self.metrics.connections.inc()
+        self.metrics.connections_opened.inc()
+        if self.stopping:
+            conn.close_for_restart()
+        elif self.paused:
+            conn.pause_reading()
+
+    def _connection_closed(self, conn):
+        if conn in self._connections:
+            self._connections.discard(conn)
+            self.metrics.connections.dec()
+        if getattr(conn, "localCloseCode", None) == 1009:
+            self.metrics.oversize_closes.inc()
+        if not self._connections:
+            waiting, self._connections_gone = self._connections_gone, []
+            for d in waiting:
+                if not d.called:
+                    d.callback(None)
+
+    def _frame_received(self, conn, payload, is_binary):
+        if self.stopping or conn.restarting:
+            self.metrics.frames_after_shutdown.inc()
+            return
+        received_at = int(self.reactor.seconds() * _NS_PER_S)
+        try:
+            fmt, stats = decode_frame(payload, is_binary, received_at)
+        except FrameError as e:
+            self._bad_frame(conn, e.format, e.reason)
+            return
+        except Exception as e:  # a decoder bug must not cost the connection
+            fmt = "json" if not is_binary else ("protobuf" if payload[:1] == b"\n" else "gob")
+            self._bad_frame(conn, fmt, f"decoder error {e!r}")
+            return
+        self._frames[fmt].inc()
+        put = self.stats.put
+        for stat in stats:
+            put(stat)
+        self._received[fmt].inc(len(stats))
+        if not self.paused and len(self.stats.pending) >= self.queue_size:
+            self._pause()
+
+    def _bad_frame(self, conn, fmt, reason):
+        self._frames[fmt].inc()
+        self._errors[fmt].inc()
+        if self._bad_frame_log.allow():
+            held = self._bad_frame_log.suppressed
+            self._bad_frame_log.suppressed = 0
+            self._log.warn(
+                "Bad frame from {peer}: {reason}{held}",
+                peer=conn.peer,
+                reason=reason,
+                held=f" ({held} more bad frames not logged)" if held else "",
+            )
+
+    # ---- backpressure ----
+
+    def _pause(self):
+        self.paused = True
+        self.metrics.backpressure_pauses.inc()
+        self.metrics.paused.set(1)
+        self._log.info(
+            "Queue full ({queued} stats): pausing {connections} connections",
+            queued=len(self.stats.pending),
+            connections=len(self._connections),
+        )
+        for conn in self._connections:
+            conn.pause_reading()
+
+    def _stat_taken(self):
+        pending = len(self.stats.pending)
+        if self.paused and pending < self.low_water:
+            self.paused = False
+            self.metrics.paused.set(0)
+            self._log.debug("Queue below {low}: resuming", low=self.low_water)
+            for conn in list(self._connections):
+                conn.resume_reading()
+        if not pending and self._queue_drained:
+            waiting, self._queue_drained = self._queue_drained, []
+            for d in waiting:
+                if not d.called:
+                    d.callback(None)

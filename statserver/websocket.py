@@ -1,0 +1,109 @@
+"""The autobahn side: one protocol instance per sender connection."""
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.logger import Logger
+
+CLOSE_SERVICE_RESTART = 1012
+CLOSE_MESSAGE_TOO_BIG = 1009
+
+
+class StatsServerProtocol(WebSocketServerProtocol):
+    """Hands every data frame to the ``StatsServer``; can stop and restart reading
+    (backpressure) without its own keepalive pings dropping the peer meanwhile."""
+
+    _log = Logger()
+
+    def __init__(self):
+        super().__init__()
+        self.reading_paused = False
+        self.restarting = False
+        self._ping_timed_out_while_paused = False
+
+    def connectionMade(self):
+        super().connectionMade()
+        try:
+            self.transport.setTcpKeepAlive(1)
+        except (AttributeError, OSError):  # not TCP (a UNIX socket, a test transport)
+            pass
+
+    def onOpen(self):
+        self.factory.stats_server._connection_opened(self)
+
+    def onMessage(self, payload, isBinary):
+        try:
+            self.factory.stats_server._frame_received(self, payload, isBinary)
+        except Exception:  # never into the reactor
+            self._log.failure("Unexpected error handling a frame from {peer}", peer=self.peer)
+
+    def onClose(self, wasClean, code, reason):
+        try:
+            self.factory.stats_server._connection_closed(self)
+        except Exception:
+            self._log.failure("Unexpected error closing {peer}", peer=self.peer)
+
+    # ---- backpressure ----
+
+    def pause_reading(self):
+        """Stop reading from the socket (the queue is full)."""
+        if not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pauseProducing()
+
+    def resume_reading(self):
+        """Read again; the peer gets a whole ping timeout from now to answer our ping."""
+        if not self.reading_paused:
+            return
+        self.reading_paused = False
+        self.transport.resumeProducing()
+        pending = self.autoPingTimeoutCall
+        if pending is not None or self._ping_timed_out_while_paused:
+            self._ping_timed_out_while_paused = False
+            if pending is not None:
+                pending.cancel()
+            self.autoPingTimeoutCall = None
+            if self.autoPingTimeout and self.state == self.STATE_OPEN:
+                self.autoPingTimeoutCall = self.factory.reactor.callLater(
+                    self.autoPingTimeout, self.onAutoPingTimeout
+                )
+
+    def onAutoPingTimeout(self):
+        # A paused connection cannot read the pong: wait until reading resumes.
+        if self.reading_paused:
+            self.autoPingTimeoutCall = None
+            self._ping_timed_out_while_paused = True
+            return
+        super().onAutoPingTimeout()
+
+    # ---- shutdown ----
+
+    def close_for_restart(self, reason=b"Restarting"):
+        """Send close 1012 ("service restart"), which autobahn's ``sendClose`` refuses,
+        and read on so that the peer's close reply completes the handshake."""
+        self.restarting = True
+        if self.state == self.STATE_OPEN:
+            self.sendCloseFrame(code=CLOSE_SERVICE_RESTART, reasonUtf8=reason, isReply=False)
+        self.resume_reading()
+
+    def abort(self):
+        """Drop the TCP connection now."""
+        self.dropConnection(abort=True)
+
+
+class StatsServerFactory(WebSocketServerFactory):
+    """Builds ``StatsServerProtocol``s for one ``StatsServer``."""
+
+    protocol = StatsServerProtocol
+
+    def __init__(self, stats_server, *, reactor, max_message_size, ping_interval):
+        super().__init__(reactor=reactor)
+        self.stats_server = stats_server
+        self.setProtocolOptions(
+            maxFramePayloadSize=max_message_size,
+            maxMessagePayloadSize=max_message_size,
+            # close with a code (1009 for an oversize message) instead of dropping TCP
+            failByDrop=False,
+            autoPingInterval=ping_interval or 0,
+            autoPingTimeout=2 * ping_interval if ping_interval else 0,
+            openHandshakeTimeout=10,
+            closeHandshakeTimeout=2,
+        )

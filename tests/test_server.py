@@ -1,0 +1,282 @@
+"""StatsServer on real sockets: Knative's server_test.go cases, routing, buckets."""
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.task import deferLater
+from twisted.web.client import HTTPConnectionPool
+
+from statserver.buckets import BucketOwners
+from statserver.formats import encode_json, encode_protobuf
+from statserver.model import StatMessage
+from tests.wsclient import (
+    HandshakeFailed,
+    bounded,
+    connect,
+    http_get,
+    port_of,
+    start_server,
+    take,
+)
+
+
+def stat(name, pod="activator1", acr=2.1, rc=51.0, ns="test-namespace"):
+    return StatMessage(ns, name, pod, average_concurrent_requests=acr, request_count=rc)
+
+
+def same_stat(got, want):
+    return got._replace(received_at=None) == want
+
+
+@pytest_twisted.ensureDeferred
+async def test_lifecycle():
+    server = await start_server()
+    port = port_of(server)
+    assert server.running
+    code, _, _ = await http_get(port, b"/healthz")
+    assert code == 200
+    await bounded(server.stopService())
+    assert server.stopping
+    with pytest.raises(ConnectionRefusedError):
+        await http_get(port, b"/healthz")
+
+
+@pytest_twisted.ensureDeferred
+async def test_listen_failure_errbacks_listening():
+    first = await start_server()
+    try:
+        from twisted.internet.endpoints import TCP4ServerEndpoint
+
+        from statserver.server import StatsServer
+
+        taken = StatsServer(TCP4ServerEndpoint(reactor, port_of(first), interface="127.0.0.1"),
+                            reactor=reactor)
+        taken.startService()
+        from twisted.internet.error import CannotListenError
+
+        with pytest.raises(CannotListenError):
+            await bounded(taken.listening)
+        await bounded(taken.stopService())
+    finally:
+        await bounded(first.stopService())
+
+
+@pytest.mark.parametrize(
+    "path,headers",
+    [
+        (b"/healthz", {b"User-Agent": [b"kube-probe/1.15.i.wish"]}),
+        (b"/", {b"User-Agent": [b"kube-probe/1.29"]}),
+        (b"/anything/else", {b"K-Kubelet-Probe": [b"queue"]}),
+        (b"/metrics", {b"K-Kubelet-Probe": [b"queue"]}),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_probe(path, headers):
+    server = await start_server()
+    try:
+        code, _, _ = await http_get(port_of(server), path, headers)
+        assert code == 200
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_plain_get_on_root_is_a_short_426():
+    server = await start_server()
+    try:
+        code, headers, body = await http_get(port_of(server), b"/")
+        assert code == 426
+        assert b"<html" not in body.lower() and len(body) < 200
+        code, _, _ = await http_get(port_of(server), b"/some/path")
+        assert code == 426
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_healthz_and_metrics():
+    server = await start_server()
+    try:
+        code, _, body = await http_get(port_of(server), b"/healthz")
+        assert (code, body) == (200, b"ok\n")
+        code, headers, body = await http_get(port_of(server), b"/metrics")
+        assert code == 200
+        assert headers.getRawHeaders(b"content-type")[0].startswith(b"text/plain")
+        text = body.decode()
+        for name in (
+            'statserver_stats_received_total{format="gob"} 0.0',
+            'statserver_frames_total{format="protobuf"} 0.0',
+            'statserver_decode_errors_total{format="json"} 0.0',
+            "statserver_connections 0.0",
+            "statserver_queue_depth 0.0",
+            "statserver_backpressure_pauses_total 0.0",
+        ):
+            assert name in text
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_stats_received_in_order():
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        first = stat("test-revision")
+        client.send_frame(encode_protobuf([first]))
+        [got] = await take(server, 1)
+        assert same_stat(got, first)
+        assert got.received_at is not None
+
+        second = stat("test-revision2", "activator2", 2.2, 30.0)
+        client.send_frame(encode_json(second).encode(), binary=False)
+        [got] = await take(server, 1)
+        assert same_stat(got, second)
+
+        many = [stat(f"rev-{i}", acr=float(i)) for i in range(50)]
+        for i in range(0, 50, 10):
+            client.send_frame(encode_protobuf(many[i : i + 10]))
+        got = await take(server, 50)
+        assert [s._replace(received_at=None) for s in got] == many
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_shutdown_closes_with_1012_and_refuses_new_dials():
+    server = await start_server()
+    port = port_of(server)
+    client = await connect(port)
+    client.send_frame(encode_protobuf([stat("test-revision")]))
+    [got] = await take(server, 1)
+
+    stopped = server.stopService()
+    code, _, _ = (None, None, None)
+    # a stat sent once shutdown has begun is never delivered
+    client.send_frame(encode_protobuf([stat("test-revision2", "activator2")]))
+    was_clean, code, reason = await bounded(client.closed)
+    assert code == 1012
+    await bounded(stopped)
+    assert server.stats.pending == []
+    assert server.metrics.stats_received.labels("protobuf")._value.get() == 1
+
+    with pytest.raises((HandshakeFailed, ConnectionRefusedError)):
+        await connect(port)
+
+
+@pytest_twisted.ensureDeferred
+async def test_shutdown_waits_for_the_consumer_to_take_what_is_queued():
+    server = await start_server(shutdown_timeout=5.0)
+    client = await connect(port_of(server))
+    client.send_frame(encode_protobuf([stat(f"r{i}") for i in range(5)]))
+    await bounded(_until(lambda: len(server.stats.pending) == 5))
+    stopped = server.stopService()
+    await bounded(_until(lambda: server.stopping))
+    assert not stopped.called
+    got = await take(server, 5)
+    assert [s.name for s in got] == [f"r{i}" for i in range(5)]
+    await bounded(stopped)
+    await bounded(client.closed)
+
+
+@pytest_twisted.ensureDeferred
+async def test_shutdown_is_bounded_by_its_timeout():
+    server = await start_server(shutdown_timeout=0.3)
+    client = await connect(port_of(server))
+    client.send_frame(encode_protobuf([stat("never-taken")]))
+    await bounded(_until(lambda: len(server.stats.pending) == 1))
+    start = reactor.seconds()
+    await bounded(server.stopService(), 5)
+    assert reactor.seconds() - start < 3
+    await bounded(client.closed)
+
+
+@pytest_twisted.ensureDeferred
+async def test_healthz_says_503_once_stopping():
+    server = await start_server(shutdown_timeout=5.0)
+    pool = HTTPConnectionPool(reactor, persistent=True)
+    try:
+        client = await connect(port_of(server))
+        client.send_frame(encode_protobuf([stat("queued")]))
+        await bounded(_until(lambda: len(server.stats.pending) == 1))
+        # a kept-alive HTTP connection made before shutdown can still ask
+        code, _, _ = await http_get(port_of(server), b"/healthz", pool=pool)
+        assert code == 200
+        stopped = server.stopService()
+        code, _, body = await http_get(port_of(server), b"/healthz", pool=pool)
+        assert (code, body) == (503, b"stopping\n")
+        await take(server, 1)
+        await bounded(stopped)
+        await bounded(client.closed)
+    finally:
+        await bounded(pool.closeCachedConnections())
+
+
+async def http_get_ignoring_refusal(port):
+    try:
+        return await http_get(port, b"/healthz")
+    except ConnectionRefusedError:
+        return (None, None, None)
+
+
+def _until(predicate, interval=0.01):
+    """A Deferred that fires once ``predicate()`` is true (polled; bound it)."""
+
+    async def poll():
+        while not predicate():
+            await deferLater(reactor, interval, lambda: None)
+
+    from twisted.internet.defer import Deferred
+
+    return Deferred.fromCoroutine(poll())
+
+
+# ---- bucket ownership ----
+
+
+@pytest.mark.parametrize(
+    "host,accepted",
+    [
+        ("autoscaler-bucket-00-of-02.knative-serving", True),  # owned
+        ("autoscaler-bucket-01-of-02.knative-serving", False),  # not owned
+        ("autoscaler.knative-serving", True),  # not a bucket host
+        ("127.0.0.1", True),  # an IP address
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_bucket_host(host, accepted):
+    owners = BucketOwners(names=["autoscaler-bucket-00-of-02"])
+    server = await start_server(bucket_owners=owners)
+    try:
+        if accepted:
+            client = await connect(port_of(server), host=host)
+            client.send_frame(encode_protobuf([stat("r")]))
+            [got] = await take(server, 1)
+            assert got.name == "r"
+            client.sendClose()
+            await bounded(client.closed)
+        else:
+            with pytest.raises(HandshakeFailed):
+                await connect(port_of(server), host=host)
+            assert server.metrics.bucket_refusals._value.get() == 1
+    finally:
+        await bounded(server.stopService())
+
+
+def test_bucket_owners_file_reload(tmp_path):
+    path = tmp_path / "buckets"
+    path.write_text("# owned here\nautoscaler-bucket-00-of-02\n\n")
+    owners = BucketOwners(names=["autoscaler-bucket-03-of-04"], path=str(path))
+    assert owners.owns_host("autoscaler-bucket-00-of-02.knative-serving.svc:8080")
+    assert owners.owns_host("autoscaler-bucket-03-of-04")
+    assert not owners.owns_host("autoscaler-bucket-01-of-02.knative-serving")
+    assert owners.owns_host("[::1]:8080")
+    path.write_text("autoscaler-bucket-01-of-02\n")
+    assert owners.reload()
+    assert owners.owns_host("autoscaler-bucket-01-of-02.knative-serving")
+    assert not owners.owns_host("autoscaler-bucket-00-of-02.knative-serving")
+    path.unlink()
+    assert not owners.reload()  # keeps the old set
+    assert owners.owns_host("autoscaler-bucket-01-of-02.knative-serving")

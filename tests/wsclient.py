@@ -1,0 +1,119 @@
+"""Test helpers: a StatsServer on 127.0.0.1:0, autobahn's Twisted client, plain HTTP.
+
+Every helper that waits returns a Deferred bounded by a timeout.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
+from twisted.web.client import Agent, readBody
+from twisted.web.http_headers import Headers
+
+from statserver.server import StatsServer
+
+TIMEOUT = 10.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stat_frames_dir():
+    return Path(os.environ.get("STAT_FRAMES", ROOT.parent / "shared" / "stat-frames"))
+
+
+def read_frames(name):
+    """The frames of one ``$STAT_FRAMES`` file as dicts (``payload`` bytes added)."""
+    out = []
+    with open(stat_frames_dir() / name, encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            d["payload"] = bytes.fromhex(d["frame"])
+            out.append(d)
+    return out
+
+
+def bounded(d, seconds=TIMEOUT):
+    """``d`` with a timeout, so that no test can hang."""
+    return d.addTimeout(seconds, reactor)
+
+
+class HandshakeFailed(Exception):
+    """The WebSocket opening handshake did not complete."""
+
+
+class TestClient(WebSocketClientProtocol):
+    """Records the close it sees; ``opened`` and ``closed`` are Deferreds."""
+
+    def __init__(self):
+        super().__init__()
+        self.opened = Deferred()
+        self.closed = Deferred()  # fires with (wasClean, code, reason)
+        self.received = []
+
+    def onOpen(self):
+        self.opened.callback(self)
+
+    def onMessage(self, payload, isBinary):
+        self.received.append((payload, isBinary))
+
+    def onClose(self, wasClean, code, reason):
+        if not self.opened.called:
+            self.opened.errback(HandshakeFailed(reason))
+        self.closed.callback((wasClean, code, reason))
+
+    def send_frame(self, payload, binary=True):
+        self.sendMessage(payload, isBinary=binary)
+
+
+async def connect(port, *, host="127.0.0.1", path="/", protocol=TestClient, options=None):
+    """Open a WebSocket to 127.0.0.1:port sending ``Host: host``; fires with the client
+    protocol once open, errbacks with ``HandshakeFailed`` when the handshake fails."""
+    factory = WebSocketClientFactory(f"ws://{host}:{port}{path}", reactor=reactor)
+    factory.protocol = protocol
+    factory.setProtocolOptions(**(options or {}))
+    client = await bounded(TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory))
+    await bounded(client.opened)
+    return client
+
+
+async def start_server(**kwargs):
+    """A started ``StatsServer`` listening on 127.0.0.1 at a free port."""
+    server = StatsServer(serverFromString(reactor, "tcp:0:interface=127.0.0.1"), reactor=reactor,
+                         **kwargs)
+    server.startService()
+    await bounded(server.listening)
+    return server
+
+
+def port_of(server):
+    return server.port.getHost().port
+
+
+async def http_get(port, path=b"/", headers=None, pool=None):
+    """``(status, headers, body)`` of a plain GET."""
+    agent = Agent(reactor, pool=pool)
+    response = await bounded(agent.request(
+        b"GET", b"http://127.0.0.1:%d%s" % (port, path), Headers(headers or {})))
+    body = await bounded(readBody(response))
+    return (response.code, response.headers, body)
+
+
+async def take(server, n):
+    """The next ``n`` stats from the server's queue."""
+    out = []
+    for _ in range(n):
+        out.append(await bounded(server.stats.get()))
+    return out
+
+
+def delivered(stat):
+    """A delivered stat as the stat-frames README writes it (no received_at; timestamp
+    only where the era carries one)."""
+    d = stat.to_dict()
+    del d["received_at"]
+    if d["timestamp"] is None:
+        del d["timestamp"]
+    return d
