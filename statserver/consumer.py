@@ -1,0 +1,123 @@
+"""The command's one consumer of ``StatsServer.stats``: every stat to every sink.
+
+A sink is any object with ``record(stat)``, called once per stat in queue order. It may
+also have ``start()`` (called when the consumer starts) and ``close()`` (called once, after
+the last ``record``; it may return a Deferred).
+"""
+
+from prometheus_client import Counter
+from twisted.application.service import Service
+from twisted.internet.defer import CancelledError, DeferredList, maybeDeferred
+from twisted.logger import Logger
+
+_log = Logger()
+
+# A failing sink is logged at most this often (seconds); every failure is counted.
+ERROR_LOG_INTERVAL = 60.0
+
+
+def sink_name(sink):
+    """The name a sink goes by in logs and metrics."""
+    return getattr(sink, "name", None) or type(sink).__name__
+
+
+class StatsConsumer(Service):
+    """Takes stats from ``queue`` (a ``DeferredQueue``) for as long as it runs and passes
+    each to every sink's ``record``. A sink that raises is logged and counted
+    (``statserver_sink_errors_total{sink}`` in ``registry`` when given, and
+    ``self.sink_errors``); the others still get the stat and the loop goes on.
+
+    Stopping takes what is still queued, hands it to the sinks, then closes them.
+    """
+
+    def __init__(self, queue, sinks, *, registry=None, clock=None):
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.queue = queue
+        self.sinks = list(sinks)
+        self.recorded = 0
+        self.sink_errors = {}
+        self._clock = clock
+        self._last_logged = {}
+        self._waiting = None
+        self._counter = None
+        if registry is not None:
+            self._counter = Counter(
+                "statserver_sink_errors",
+                "Stats that a consumer sink failed to take, by sink.",
+                ["sink"],
+                registry=registry,
+            )
+
+    def startService(self):
+        super().startService()
+        for sink in self.sinks:
+            start = getattr(sink, "start", None)
+            if start is not None:
+                start()
+        self._take()
+
+    def stopService(self):
+        super().stopService()
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            waiting.cancel()
+        self._take()  # what is left: not running, so it returns once the queue is empty
+        closing = []
+        for sink in self.sinks:
+            close = getattr(sink, "close", None)
+            if close is not None:
+                d = maybeDeferred(close)
+                d.addErrback(
+                    lambda f, sink=sink: _log.failure("while closing sink {sink}", f,
+                                                      sink=sink_name(sink))
+                )
+                closing.append(d)
+        return DeferredList(closing).addCallback(lambda _: None)
+
+    def _take(self):
+        """Record everything the queue holds now, then (while running) wait for more."""
+        while True:
+            got = []
+            d = self.queue.get()
+            d.addCallback(got.append)
+            if got:
+                self._record(got[0])
+                continue
+            d.addCallback(lambda _, got=got: self._taken(got[0]))
+            d.addErrback(lambda f: f.trap(CancelledError))
+            if self.running:
+                self._waiting = d
+            else:
+                d.cancel()
+            return
+
+    def _taken(self, stat):
+        self._waiting = None
+        self._record(stat)
+        if self.running:
+            self._take()
+
+    def _record(self, stat):
+        self.recorded += 1
+        for sink in self.sinks:
+            try:
+                sink.record(stat)
+            except Exception:
+                self._sink_failed(sink)
+
+    def _sink_failed(self, sink):
+        name = sink_name(sink)
+        count = self.sink_errors.get(name, 0) + 1
+        self.sink_errors[name] = count
+        if self._counter is not None:
+            self._counter.labels(sink=name).inc()
+        now = self._clock.seconds()
+        last = self._last_logged.get(name)
+        if last is None or now - last >= ERROR_LOG_INTERVAL:
+            self._last_logged[name] = now
+            _log.failure(
+                "sink {sink} failed to record a stat ({count} failures so far)",
+                sink=name,
+                count=count,
+            )

@@ -1,0 +1,86 @@
+"""A sink that logs one summary line a minute: stats, pods, revisions, decode errors."""
+
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+_log = Logger()
+
+DECODE_ERRORS_SAMPLE = "statserver_decode_errors_total"
+
+
+def decode_errors_total(registry):
+    """The sum of ``statserver_decode_errors_total`` over its labels in ``registry``."""
+    if registry is None:
+        return 0
+    total = 0.0
+    for metric in registry.collect():
+        for sample in metric.samples:
+            if sample.name == DECODE_ERRORS_SAMPLE:
+                total += sample.value
+    return int(total)
+
+
+class Summary:
+    """Counts the stats it is given, the distinct pods and revisions (``namespace/name``)
+    they came from, and logs them every ``interval`` seconds at info level with the decode
+    errors counted in ``registry`` over the same time, e.g.::
+
+        last 60s: 1200 stats from 20 pods for 60 revisions, 0 decode errors
+
+    ``report()`` logs the line and starts a new interval (``close()`` logs the last one).
+    """
+
+    name = "summary"
+
+    def __init__(self, registry=None, *, reactor=None, interval=60.0):
+        if reactor is None:
+            from twisted.internet import reactor
+        self._registry = registry
+        self._reactor = reactor
+        self._interval = interval
+        self._timer = None
+        self._reset()
+        self._decode_errors_before = decode_errors_total(registry)
+
+    def _reset(self):
+        self.stats = 0
+        self.pods = set()
+        self.revisions = set()
+        self._started = self._reactor.seconds()
+
+    def start(self):
+        self._reset()
+        self._timer = LoopingCall(self.report)
+        self._timer.clock = self._reactor
+        self._timer.start(self._interval, now=False)
+
+    def record(self, stat):
+        self.stats += 1
+        if stat.pod_name:
+            self.pods.add(stat.pod_name)
+        self.revisions.add((stat.namespace, stat.name))
+
+    def report(self):
+        """Log the summary of the interval so far and start a new one; returns the fields."""
+        total = decode_errors_total(self._registry)
+        fields = {
+            "seconds": round(self._reactor.seconds() - self._started),
+            "stats": self.stats,
+            "pods": len(self.pods),
+            "revisions": len(self.revisions),
+            "decode_errors": total - self._decode_errors_before,
+        }
+        self._decode_errors_before = total
+        _log.info(
+            "last {seconds}s: {stats} stats from {pods} pods for {revisions} revisions, "
+            "{decode_errors} decode errors",
+            **fields,
+        )
+        self._reset()
+        return fields
+
+    def close(self):
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
+            self.report()
+        self._timer = None

@@ -1,0 +1,327 @@
+"""``twist statserver``: the command-line options and the service tree they make.
+
+The tree, in start order (it stops in the reverse order, each child after the previous one
+has finished stopping):
+
+1. ``StatsConsumer``: takes every stat from the server's queue and hands it to the sinks
+   (``--stats-log``, the per-minute summary);
+2. ``StatsServer``: the WebSocket server itself;
+3. ``SystemdNotifier``: ``READY=1`` once listening, ``WATCHDOG=1``, ``STOPPING=1``.
+
+So on SIGTERM systemd hears ``STOPPING=1`` first, the server closes its connections and
+waits for the queue to drain, and only then the consumer writes out the rest and closes the
+sinks.
+"""
+
+import signal
+import sys
+import threading
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import inlineCallbacks, maybeDeferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import ReactorNotRunning
+from twisted.logger import Logger
+from twisted.python import usage
+
+_log = Logger()
+
+LONGDESC = """\
+Knative Serving's autoscaler stats server. Knative activators (and old queue-proxies) open a
+WebSocket to it and push one stat per revision about once a second, in the format of their
+release (gob, JSON or protobuf); every stat received goes to the --stats-log file as one JSON
+object per line, and a summary line is logged every minute. /healthz and /metrics
+(Prometheus) are served on the same port.
+
+Signals: SIGTERM stops it the way Knative's server stops (close every WebSocket with 1012,
+deliver what is queued, exit 0); SIGHUP re-reads --bucket-owners-file and reopens the
+--stats-log file (for log rotation).
+"""
+
+
+def _positive_int(options, name):
+    text = options[name]
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        value = 0
+    if value <= 0:
+        raise usage.UsageError(f"--{name} must be a positive whole number, not {text!r}")
+    options[name] = value
+
+
+def _seconds(options, name, *, zero_ok):
+    text = options[name]
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
+        kind = "zero or more" if zero_ok else "more than zero"
+        raise usage.UsageError(f"--{name} must be a number of seconds, {kind}, not {text!r}")
+    options[name] = value
+
+
+def _check_endpoint(description, reactor=None):
+    """Parse ``description`` as ``--port`` does; a ``UsageError`` saying why it is wrong."""
+    if reactor is None:
+        from twisted.internet import reactor
+    try:
+        return serverFromString(reactor, description)
+    except KeyError as e:
+        # systemd:name=... naming a socket systemd did not pass us.
+        reason = f"no socket {e} was passed by systemd (LISTEN_FDNAMES)"
+    except IndexError:
+        reason = "no socket at that index was passed by systemd (LISTEN_FDS)"
+    except TypeError:
+        reason = "unknown or missing parameter for this endpoint type"
+    except Exception as e:  # ValueError mostly; any parse error is a usage error here
+        reason = str(e) or type(e).__name__
+    raise usage.UsageError(f"invalid --port {description!r}: {reason}")
+
+
+class Options(usage.Options):
+    """The options of ``twist statserver``."""
+
+    synopsis = "[options]"
+    longdesc = LONGDESC
+
+    optParameters = [
+        ["queue-size", None, "10000",
+         "Stats held for the consumer before every connection is paused (backpressure)."],
+        ["max-message-size", None, str(1 << 20),
+         "Largest WebSocket message accepted, in bytes; a larger one is closed with 1009."],
+        ["ping-interval", None, "10",
+         "Seconds between the server's own WebSocket pings to each client."],
+        ["shutdown-timeout", None, "5",
+         "Seconds to close connections and drain the queue on SIGTERM (Knative's is 5)."],
+        ["bucket-owners-file", None, None,
+         "File naming the buckets this process owns, one a line; re-read on SIGHUP."],
+        ["stats-log", None, None,
+         "Write every stat received to this file, one JSON object per line ('-' for stdout)."],
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self["port"] = "tcp:8080"
+        self["bucket-owner"] = []
+        self._ports_given = 0
+
+    def opt_port(self, description):
+        """Endpoint to listen on, a Twisted endpoint description (tcp:8080, tcp6:8080:interface=\\:\\:, systemd:domain=INET6:name=statserver.socket); give it once. [default: tcp:8080]"""
+        self._ports_given += 1
+        if self._ports_given > 1:
+            raise usage.UsageError("give --port once (one listening endpoint per process)")
+        self["port"] = description
+
+    opt_p = opt_port
+
+    def opt_bucket_owner(self, name):
+        """A bucket this process owns (Knative HA, e.g. autoscaler-bucket-00-of-02); repeat for more. Without any, every bucket is served."""
+        if not name.strip():
+            raise usage.UsageError("--bucket-owner needs a bucket name")
+        self["bucket-owner"].append(name.strip())
+
+    def postOptions(self):
+        for name in ("queue-size", "max-message-size"):
+            _positive_int(self, name)
+        _seconds(self, "ping-interval", zero_ok=False)
+        _seconds(self, "shutdown-timeout", zero_ok=True)
+        _check_endpoint(self["port"])
+        path = self["bucket-owners-file"]
+        if path is not None:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    f.read()
+            except (OSError, UnicodeDecodeError) as e:
+                raise usage.UsageError(f"cannot read --bucket-owners-file {path!r}: {_why(e)}") from None
+        path = self["stats-log"]
+        if path is not None and path != "-":
+            try:
+                open(path, "a", encoding="utf-8").close()
+            except OSError as e:
+                raise usage.UsageError(f"cannot write --stats-log {path!r}: {_why(e)}") from None
+
+
+def _why(error):
+    return getattr(error, "strerror", None) or str(error)
+
+
+def makeService(options, reactor=None):
+    """The service tree for parsed ``options`` (see the module's docstring)."""
+    if reactor is None:
+        from twisted.internet import reactor
+    from statserver.buckets import BucketOwners
+    from statserver.server import StatsServer
+    from statserver.statslog import StatsLog
+    from statserver.summary import Summary
+
+    bucket_owners = None
+    if options["bucket-owner"] or options["bucket-owners-file"]:
+        bucket_owners = BucketOwners(
+            names=options["bucket-owner"], path=options["bucket-owners-file"]
+        )
+    server = StatsServer(
+        serverFromString(reactor, options["port"]),
+        reactor=reactor,
+        queue_size=options["queue-size"],
+        max_message_size=options["max-message-size"],
+        ping_interval=options["ping-interval"],
+        shutdown_timeout=options["shutdown-timeout"],
+        bucket_owners=bucket_owners,
+    )
+    # Every stat goes to each sink in this order. A new output is a sink here (and, if it
+    # serves HTTP, a child of server.root, e.g. server.root.putChild(b"api", ...)).
+    sinks = [Summary(registry=server.registry, reactor=reactor)]
+    if options["stats-log"] is not None:
+        sinks.append(StatsLog(options["stats-log"], reactor=reactor))
+    return StatserverService(
+        server,
+        sinks,
+        port_description=options["port"],
+        bucket_owners=bucket_owners,
+        reactor=reactor,
+    )
+
+
+class StatserverService(MultiService):
+    """The running command: consumer, server and systemd notifier (in start order).
+
+    It also raises the open-files limit at start, logs where it listens, makes a failed
+    bind end the command with a non-zero status, and handles SIGTERM (exit 0 after a clean
+    stop rather than dying of the signal, as ``twist`` would) and SIGHUP while it runs.
+    """
+
+    def __init__(
+        self,
+        server,
+        sinks,
+        *,
+        port_description="",
+        bucket_owners=None,
+        reactor=None,
+        environ=None,
+        handle_signals=True,
+        exit=None,
+    ):
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor
+        from statserver.consumer import StatsConsumer
+        from statserver.systemd import SystemdNotifier
+
+        self._reactor = reactor
+        self.server = server
+        self.sinks = list(sinks)
+        self.port_description = port_description
+        self.bucket_owners = bucket_owners
+        self.consumer = StatsConsumer(server.stats, self.sinks, registry=server.registry,
+                                      clock=reactor)
+        self.notifier = SystemdNotifier(reactor=reactor, environ=environ)
+        self.consumer.setServiceParent(self)
+        server.setServiceParent(self)
+        self.notifier.setServiceParent(self)
+        self.listen_error = None
+        self._handle_signals = handle_signals
+        self._previous_handlers = {}
+        self._exit = _exit_now if exit is None else exit
+
+    def startService(self):
+        from statserver.systemd import raise_open_files_limit
+
+        raise_open_files_limit()
+        super().startService()
+        self.server.listening.addCallbacks(self._listening, self._listen_failed)
+        if self.listen_error is not None and not self._reactor.running:
+            # twist starts the services before it runs the reactor, so a bind error is
+            # known here: end the command now with one line on stderr and status 1.
+            raise SystemExit(f"statserver: {self.listen_error}")
+        if self._handle_signals:
+            self._reactor.callWhenRunning(self._install_signal_handlers)
+
+    def _listening(self, port):
+        address = port.getHost()
+        where = f"{getattr(address, 'host', '')}:{getattr(address, 'port', '')}"
+        _log.info(
+            "statserver listening on {where} ({description})",
+            where=where,
+            description=self.port_description,
+            host=getattr(address, "host", None),
+            port=getattr(address, "port", None),
+        )
+        self.notifier.ready(status=f"listening on {where}")
+        return port
+
+    def _listen_failed(self, failure):
+        self.listen_error = f"cannot listen on {self.port_description}: {failure.getErrorMessage()}"
+        if self._reactor.running:
+            # Only endpoints that listen asynchronously get here: stop everything and
+            # leave with status 1 once the reactor has shut down.
+            _log.critical("statserver: {error}", error=self.listen_error)
+            self._reactor.addSystemEventTrigger("after", "shutdown", self._exit, 1)
+            _stop_reactor(self._reactor)
+
+    @inlineCallbacks
+    def stopService(self):
+        # Not MultiService's: each child stops only once the one started after it has
+        # finished, so the consumer drains the queue after the server has stopped filling it.
+        self.running = 0
+        for child in reversed(list(self)):
+            try:
+                yield maybeDeferred(child.stopService)
+            except Exception:
+                _log.failure("while stopping {child!r}", child=child)
+        self._restore_signal_handlers()
+
+    def _install_signal_handlers(self):
+        if not self.running or threading.current_thread() is not threading.main_thread():
+            return
+        for name, handler in (("SIGTERM", self._on_sigterm), ("SIGHUP", self._on_sighup)):
+            number = getattr(signal, name, None)
+            if number is not None:
+                self._previous_handlers[number] = signal.signal(number, handler)
+
+    def _restore_signal_handlers(self):
+        while self._previous_handlers:
+            number, handler = self._previous_handlers.popitem()
+            signal.signal(number, handler)
+
+    def _on_sigterm(self, number, frame):
+        self._reactor.callFromThread(_log.info, "Received SIGTERM, shutting down.")
+        self._reactor.callFromThread(_stop_reactor, self._reactor)
+
+    def _on_sighup(self, number, frame):
+        self._reactor.callFromThread(self.reload)
+
+    def reload(self):
+        """What SIGHUP does: re-read the bucket owners file, reopen the stats log."""
+        _log.info("reloading: bucket owners file and stats log")
+        if self.bucket_owners is not None and getattr(self.bucket_owners, "path", None):
+            self.bucket_owners.reload()
+        for sink in self.sinks:
+            reopen = getattr(sink, "reopen", None)
+            if reopen is not None:
+                try:
+                    reopen()
+                except Exception:
+                    _log.failure("while reopening {sink!r}", sink=sink)
+
+
+def _stop_reactor(reactor):
+    try:
+        reactor.stop()
+    except ReactorNotRunning:
+        pass
+
+
+def _exit_now(status):
+    """Leave the process with ``status`` after the reactor has shut down (``twist`` itself
+    would exit 0)."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(status)
