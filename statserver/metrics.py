@@ -16,38 +16,58 @@ class ServerMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.stats_received = Counter(
-            "statserver_stats_received", "Stats put on the queue, by wire format",
-            ["format"], registry=r)
+            "statserver_stats_received",
+            "Stats put on the queue, by wire format",
+            ["format"],
+            registry=r,
+        )
         self.frames = Counter(
-            "statserver_frames", "WebSocket data frames received, by wire format",
-            ["format"], registry=r)
+            "statserver_frames",
+            "WebSocket data frames received, by wire format",
+            ["format"],
+            registry=r,
+        )
         self.decode_errors = Counter(
-            "statserver_decode_errors", "Frames that failed to decode, by wire format",
-            ["format"], registry=r)
+            "statserver_decode_errors",
+            "Frames that failed to decode, by wire format",
+            ["format"],
+            registry=r,
+        )
         for fmt in FORMATS:
             for counter in (self.stats_received, self.frames, self.decode_errors):
                 counter.labels(fmt)
-        self.connections = Gauge(
-            "statserver_connections", "Open WebSocket connections", registry=r)
+        self.connections = Gauge("statserver_connections", "Open WebSocket connections", registry=r)
         self.connections_opened = Counter(
-            "statserver_connections_opened", "WebSocket connections accepted", registry=r)
+            "statserver_connections_opened", "WebSocket connections accepted", registry=r
+        )
         self.queue_depth = Gauge(
-            "statserver_queue_depth", "Stats waiting for the consumer", registry=r)
+            "statserver_queue_depth", "Stats waiting for the consumer", registry=r
+        )
         self.backpressure_pauses = Counter(
             "statserver_backpressure_pauses",
-            "Times the server stopped reading because the queue was full", registry=r)
+            "Times the server stopped reading because the queue was full",
+            registry=r,
+        )
         self.paused = Gauge(
             "statserver_backpressure_paused",
-            "1 while reading is paused because the queue is full", registry=r)
+            "1 while reading is paused because the queue is full",
+            registry=r,
+        )
         self.oversize_closes = Counter(
             "statserver_oversize_closes",
-            "Connections closed with 1009 for a message over the size limit", registry=r)
+            "Connections closed with 1009 for a message over the size limit",
+            registry=r,
+        )
         self.bucket_refusals = Counter(
             "statserver_bucket_refusals",
-            "WebSocket requests refused for a bucket this process does not own", registry=r)
+            "WebSocket requests refused for a bucket this process does not own",
+            registry=r,
+        )
         self.frames_after_shutdown = Counter(
             "statserver_frames_after_shutdown",
-            "Data frames ignored because shutdown had begun", registry=r)
+            "Data frames ignored because shutdown had begun",
+            registry=r,
+        )
 
 
 def render(registry):

@@ -50,8 +50,9 @@ async def test_listen_failure_errbacks_listening():
 
         from statserver.server import StatsServer
 
-        taken = StatsServer(TCP4ServerEndpoint(reactor, port_of(first), interface="127.0.0.1"),
-                            reactor=reactor)
+        taken = StatsServer(
+            TCP4ServerEndpoint(reactor, port_of(first), interface="127.0.0.1"), reactor=reactor
+        )
         taken.startService()
         from twisted.internet.error import CannotListenError
 

@@ -81,8 +81,9 @@ async def connect(port, *, host="127.0.0.1", path="/", protocol=TestClient, opti
 
 async def start_server(**kwargs):
     """A started ``StatsServer`` listening on 127.0.0.1 at a free port."""
-    server = StatsServer(serverFromString(reactor, "tcp:0:interface=127.0.0.1"), reactor=reactor,
-                         **kwargs)
+    server = StatsServer(
+        serverFromString(reactor, "tcp:0:interface=127.0.0.1"), reactor=reactor, **kwargs
+    )
     server.startService()
     await bounded(server.listening)
     return server
@@ -95,8 +96,9 @@ def port_of(server):
 async def http_get(port, path=b"/", headers=None, pool=None):
     """``(status, headers, body)`` of a plain GET."""
     agent = Agent(reactor, pool=pool)
-    response = await bounded(agent.request(
-        b"GET", b"http://127.0.0.1:%d%s" % (port, path), Headers(headers or {})))
+    response = await bounded(
+        agent.request(b"GET", b"http://127.0.0.1:%d%s" % (port, path), Headers(headers or {}))
+    )
     body = await bounded(readBody(response))
     return (response.code, response.headers, body)
 
