@@ -1,0 +1,296 @@
+"""Knative's windowed averagers, number for number.
+
+A Python port of ``TimedFloat64Buckets`` (the linear window average) and
+``WeightedFloat64Buckets`` (the weighted-exponential one) of Knative Serving's
+``pkg/autoscaler/aggregation/bucketing.go``: a ring of per-granularity sums, stale
+buckets zeroed when time moves on, values older than the window ignored, the linear
+average divided by the number of buckets since the first write and floored to 6
+decimals, the weighted average with weights ``α(1-α)^i``.
+
+Times and durations are **int nanoseconds** (times since the Unix epoch, as in
+:class:`statserver.model.StatMessage`), so that every comparison Knative makes on Go's
+``time.Time`` and ``time.Duration`` is made here on the same integers:
+
+- a time is truncated to the granularity the way Go's ``Time.Truncate`` does it, as a
+  multiple of the granularity since Go's zero time (0001-01-01 UTC), not since 1970
+  (the two agree for every granularity that divides a day);
+- a bucket's index is ``Unix seconds // granularity seconds``, from the untruncated time
+  on ``record`` as in Knative;
+- "never written" is Go's zero time, so the first write starts a fresh window;
+- ``pow`` is Go's ``math.Pow`` (repeated squaring for the integer powers the weighted
+  average takes), and the smoothing coefficients are the ones Go computes (see
+  ``_GO_SMOOTHING``).
+
+Times before 1970 are outside the domain (Go would index a negative bucket there).
+No locks: use one instance from one thread, as the reactor does.
+"""
+
+import math
+
+NS_PER_S = 1_000_000_000
+
+#: Go's zero ``time.Time`` (0001-01-01T00:00:00Z) in nanoseconds since the Unix epoch.
+GO_ZERO_TIME = -62_135_596_800 * NS_PER_S
+
+#: Digits Knative keeps in a linear window average (``precision``).
+PRECISION = 6
+#: Knative's ``weightPrecision``: the weights sum to at least this much over a window.
+WEIGHT_PRECISION = 0.9999
+#: Knative's ``minExponent``: the smallest smoothing coefficient.
+MIN_EXPONENT = 0.2
+
+# 1 - math.Pow(1 - weightPrecision, 1/nb) for nb = 1..41 buckets, as Go (1.19, amd64)
+# computes it; from 42 buckets on the coefficient is MIN_EXPONENT. Go's Pow takes
+# Exp(y*Log(x)) with Go's own Exp and Log, which differ from C's in the last bit for ten
+# of these, hence a table of Go's results rather than Python's ``**``. (In Go the
+# ``1 - weightPrecision`` is a constant expression, exactly 0.0001.)
+_GO_SMOOTHING = tuple(float.fromhex(h) for h in (
+    "0x1.fff2e48e8a71ep-01", "0x1.fae147ae147aep-01", "0x1.e83c2d3b29cp-01",
+    "0x1.ccccccccccccdp-01", "0x1.aeda7cea25322p-01", "0x1.91b164c4fd313p-01",
+    "0x1.76a55ea2d4d4ep-01", "0x1.5e1764edbdb78p-01", "0x1.47ff2a61354fp-01",
+    "0x1.342b4c0456da6p-01", "0x1.225e0f651c875p-01", "0x1.1259c44fa1806p-01",
+    "0x1.03e5af817ed46p-01", "0x1.ed9f2dd0e590ep-02", "0x1.d5d7a7d79085ap-02",
+    "0x1.c029987c78fc4p-02", "0x1.ac5470e8ff2d6p-02", "0x1.9a20ccf9a6fcp-02",
+    "0x1.895f1628af6c4p-02", "0x1.79e651612571p-02", "0x1.6b931928b3aep-02",
+    "0x1.5e46c0b49361p-02", "0x1.51e69ace24b4p-02", "0x1.465b5f317cceep-02",
+    "0x1.3b90a9762c476p-02", "0x1.31748d3187e76p-02", "0x1.27f73ba9a9826p-02",
+    "0x1.1f0ab80c3dbfcp-02", "0x1.16a297a46649p-02", "0x1.0eb3cbfe2917ep-02",
+    "0x1.073475458629p-02", "0x1.001bbb7dd44ccp-02", "0x1.f2c35adc3c7cp-03",
+    "0x1.e5fe48a6c07a8p-03", "0x1.d9db5727d3cc8p-03", "0x1.ce4ed7a33b78p-03",
+    "0x1.c34e31a9a83p-03", "0x1.b8cfc3c10b5acp-03", "0x1.aecac826245d8p-03",
+    "0x1.a5373d0c8ef3p-03", "0x1.9c0dcfdbc3fbcp-03",
+))
+
+
+def go_truncate(t, d):
+    """Go's ``Time.Truncate(d)``: ``t`` rounded down to a multiple of ``d`` since Go's
+    zero time (``t`` unchanged when ``d <= 0``)."""
+    if d <= 0:
+        return t
+    return t - (t - GO_ZERO_TIME) % d
+
+
+def round_to_n_digits(n, f):
+    """Knative's ``roundToNDigits``: ``f`` floored (not rounded) to ``n`` decimals."""
+    p = 10.0**n
+    x = f * p
+    if x - x != 0.0:  # inf or nan: Go's Floor passes them through
+        return x / p
+    return math.floor(x) / p
+
+
+def go_pow_int(x, k):
+    """Go's ``math.Pow(x, float64(k))`` for an int ``k >= 0`` and finite ``x > 0``.
+
+    Go multiplies the mantissas by repeated squaring and scales by the exponent once at
+    the end, which rounds differently from C's ``pow``.
+    """
+    if k == 0 or x == 1.0:
+        return 1.0
+    if k == 1:
+        return x
+    a1, ae = 1.0, 0
+    x1, xe = math.frexp(x)
+    while k:
+        if xe < -4096 or 4096 < xe:
+            ae += xe  # underflows (or overflows) for good: Go lets it happen
+            break
+        if k & 1:
+            a1 *= x1
+            ae += xe
+        x1 *= x1
+        xe <<= 1
+        if x1 < 0.5:
+            x1 += x1
+            xe -= 1
+        k >>= 1
+    return math.ldexp(a1, ae)
+
+
+def compute_smoothing_coeff(nb):
+    """Knative's ``computeSmoothingCoeff``: α for a window of ``nb`` buckets,
+    ``max(1 - 0.0001^(1/nb), 0.2)`` as Go computes it."""
+    if nb == int(nb) and 1 <= nb <= len(_GO_SMOOTHING):
+        return _GO_SMOOTHING[int(nb) - 1]
+    return max(1 - (1 - WEIGHT_PRECISION) ** (1 / nb), MIN_EXPONENT)
+
+
+def _bucket_count(window, granularity):
+    # Go: int(math.Ceil(float64(window) / float64(granularity)))
+    return math.ceil(window / granularity)
+
+
+class TimedFloat64Buckets:
+    """Knative's ``TimedFloat64Buckets``: a ring of buckets covering ``window``
+    nanoseconds in steps of ``granularity`` nanoseconds (a whole number of seconds, at
+    least one), whose :meth:`window_average` is the linear average."""
+
+    __slots__ = ("buckets", "first_write", "last_write", "granularity", "window",
+                 "window_total", "_granularity_s", "_zero_offset")
+
+    def __init__(self, window, granularity):
+        if granularity < NS_PER_S or window < granularity:
+            raise ValueError(
+                f"granularity must be at least 1s and window at least the granularity, "
+                f"got window={window}ns granularity={granularity}ns")
+        self.buckets = [0.0] * _bucket_count(window, granularity)
+        self.first_write = GO_ZERO_TIME
+        self.last_write = GO_ZERO_TIME
+        self.granularity = granularity
+        self.window = window
+        self.window_total = 0.0
+        self._granularity_s = granularity // NS_PER_S  # Go: int(granularity.Seconds())
+        self._zero_offset = -GO_ZERO_TIME % granularity  # for Go's Truncate, precomputed
+
+    def _truncate(self, t):
+        return t - (t + self._zero_offset) % self.granularity
+
+    def _index(self, t):
+        # Go: int(t.Unix()) / int(granularity.Seconds()), reduced modulo len(buckets)
+        # where it is used.
+        return t // NS_PER_S // self._granularity_s
+
+    def is_empty(self, now):
+        """True when nothing was recorded during the window before ``now``."""
+        return self._truncate(now) - self.last_write > self.window
+
+    def record(self, now, value):
+        """Add ``value`` to the bucket of time ``now``.
+
+        Buckets between the last write and this one are zeroed; after a whole window
+        without writes, every bucket is and the average starts again from this bucket;
+        a value a window or more older than the last write is ignored.
+        """
+        bucket_time = now - (now + self._zero_offset) % self.granularity
+        buckets = self.buckets
+        write_idx = now // NS_PER_S // self._granularity_s
+        last_write = self.last_write
+        if last_write != bucket_time:
+            if bucket_time + self.window <= last_write:
+                return  # happened a window or more before the last write
+            if self.first_write == GO_ZERO_TIME or self.first_write > bucket_time:
+                self.first_write = bucket_time
+            if bucket_time > last_write:
+                if bucket_time - last_write >= self.window:
+                    # No write for a whole window: start afresh.
+                    self.first_write = bucket_time
+                    for i in range(len(buckets)):
+                        buckets[i] = 0.0
+                    self.window_total = 0.0
+                else:
+                    n = len(buckets)
+                    total = self.window_total
+                    for i in range(self._index(last_write) + 1, write_idx + 1):
+                        idx = i % n
+                        total -= buckets[idx]
+                        buckets[idx] = 0.0
+                    self.window_total = total
+                self.last_write = bucket_time
+            # else: within the window before the last write; just add it.
+        buckets[write_idx % len(buckets)] += value
+        self.window_total += value
+
+    def window_average(self, now):
+        """The average bucket value over the window ending at ``now``, floored to
+        6 decimals.
+
+        Only the buckets since the first write count (a window that started 6 s ago
+        averages 6 buckets); when the last write is older than ``now``, the buckets
+        after it are dropped from the sum and from the count; after a whole window
+        without writes the average is 0.
+        """
+        now = self._truncate(now)
+        last_write = self.last_write
+        d = now - last_write
+        n = len(self.buckets)
+        if d <= 0:
+            num_b = min((last_write - self.first_write) // self.granularity + 1, n)
+            return round_to_n_digits(PRECISION, self.window_total / num_b)
+        if d < self.window:
+            st_idx = self._index(last_write)
+            e_idx = self._index(now)
+            ret = self.window_total
+            buckets = self.buckets
+            for i in range(st_idx + 1, e_idx + 1):
+                ret -= buckets[i % n]
+            num_b = min((last_write - self.first_write) // self.granularity + 1,
+                        n - (e_idx - st_idx))
+            if num_b <= 0:  # not reachable with whole-second windows; Go gives ±Inf
+                return 0.0
+            return round_to_n_digits(PRECISION, ret / num_b)
+        return 0.0
+
+    def resize_window(self, window, now):
+        """Knative's ``ResizeWindow`` (``now`` is Go's ``time.Now()`` there): keep the
+        most recent buckets that fit a window of ``window`` nanoseconds."""
+        if window == self.window:
+            return
+        num_buckets = _bucket_count(window, self.granularity)
+        new_buckets = [0.0] * num_buckets
+        new_total = 0.0
+        if self._truncate(now) - self.last_write <= self.window:
+            old_num = len(self.buckets)
+            t_idx = self._index(self.last_write)
+            for _ in range(min(num_buckets, old_num)):
+                value = self.buckets[t_idx % old_num]
+                new_buckets[t_idx % num_buckets] = value
+                new_total += value
+                t_idx -= 1
+            self.first_write = self.last_write - (old_num - 1) * self.granularity
+        else:
+            self.first_write = GO_ZERO_TIME
+        self.window = window
+        self.buckets = new_buckets
+        self.window_total = new_total
+
+    def for_each_bucket(self, now):
+        """``(bucket time, value)`` of each bucket still in the window at ``now``,
+        newest first (Knative's test helper ``forEachBucket``)."""
+        now = self._truncate(now)
+        n = len(self.buckets)
+        count = n - (now - self.last_write) // self.granularity
+        bucket_time = self.last_write
+        idx = self._index(bucket_time)
+        for _ in range(count):
+            yield bucket_time, self.buckets[idx % n]
+            idx -= 1
+            bucket_time -= self.granularity
+
+
+class WeightedFloat64Buckets(TimedFloat64Buckets):
+    """Knative's ``WeightedFloat64Buckets``: the same ring, averaged with exponentially
+    decaying weights, the newest bucket weighing α, the one before α(1-α), and so on."""
+
+    __slots__ = ("smoothing_coeff",)
+
+    def __init__(self, window, granularity):
+        super().__init__(window, granularity)
+        self.smoothing_coeff = compute_smoothing_coeff(_bucket_count(window, granularity))
+
+    def window_average(self, now):
+        """The exponentially weighted average at ``now`` (not rounded, as in Knative);
+        each bucket since the last write counts as a zero."""
+        now = self._truncate(now)
+        last_write = self.last_write
+        if now - last_write > self.window:
+            return 0.0
+        total_b = num_b = len(self.buckets)
+        coeff = self.smoothing_coeff
+        multiplier = coeff
+        if now > last_write:
+            num_z = (now - last_write) // self.granularity
+            multiplier = multiplier * go_pow_int(1 - coeff, num_z)
+            num_b -= num_z
+        start_idx = self._index(last_write) + total_b
+        buckets = self.buckets
+        ret = 0.0
+        for i in range(num_b):
+            ret += buckets[(start_idx - i) % total_b] * multiplier
+            multiplier *= 1 - coeff
+        return ret
+
+    def resize_window(self, window, now):
+        """Resize as :meth:`TimedFloat64Buckets.resize_window` and recompute α."""
+        super().resize_window(window, now)
+        self.smoothing_coeff = compute_smoothing_coeff(
+            _bucket_count(window, self.granularity))
