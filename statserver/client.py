@@ -197,6 +197,14 @@ class StatsClient(service.Service):
         self._waiting.append(d)
         return d
 
+    def when_disconnected(self):
+        """A Deferred that fires (with None) once no connection is open."""
+        if self._protocol is None:
+            return defer.succeed(None)
+        d = defer.Deferred(lambda d: self._closed_waiters.remove(d))
+        self._closed_waiters.append(d)
+        return d
+
     def startService(self):
         super().startService()
         self.backoff.reset()
@@ -213,8 +221,7 @@ class StatsClient(service.Service):
         proto = self._protocol
         if proto is None:
             return defer.succeed(None)
-        d = defer.Deferred()
-        self._closed_waiters.append(d)
+        d = self.when_disconnected()
         proto.sendClose(1000)
         return d
 

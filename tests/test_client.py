@@ -140,3 +140,98 @@ def test_unknown_format_is_refused():
     client = StatsClient("ws://127.0.0.1:1/", reactor=reactor)
     with pytest.raises(ValueError, match="unknown format 'xml'"):
         client.send(stats(1), format="xml")
+
+
+# -- against our own StatsServer --
+
+
+async def start_server(port=0):
+    from statserver.server import StatsServer
+
+    server = StatsServer(endpoints.TCP4ServerEndpoint(reactor, port, interface="127.0.0.1"),
+                         reactor=reactor, shutdown_timeout=2.0)
+    server.startService()
+    listening = await wait(server.listening)
+    return server, f"ws://127.0.0.1:{listening.getHost().port}/", listening.getHost().port
+
+
+async def take(server, n):
+    return [await wait(server.stats.get()) for _ in range(n)]
+
+
+def fields(stat):
+    """What a sender controls of a stat, whatever the format."""
+    return (stat.namespace, stat.name, stat.pod_name, stat.average_concurrent_requests,
+            stat.request_count)
+
+
+@pytest.mark.parametrize("format", ["gob", "json", "protobuf"])
+@pytest_twisted.ensureDeferred
+async def test_every_format_is_delivered(format):
+    server, url, _ = await start_server()
+    client = StatsClient(url, reactor=reactor)
+    client.startService()
+    try:
+        await wait(client.when_connected())
+        sent = stats(5)
+        frames = await wait(client.send(sent, format=format))
+        assert frames == (1 if format == "protobuf" else 5)
+        got = await take(server, 5)
+        assert [fields(s) for s in got] == [fields(s) for s in sent]
+        await wait(deferLater(0))  # the counter follows the queue in the same frame
+        received = server.registry.get_sample_value(
+            "statserver_stats_received_total", {"format": format})
+        assert received == 5
+    finally:
+        await wait(client.stopService())
+        await wait(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_reconnects_after_the_server_restarts():
+    server, url, port = await start_server()
+    client = StatsClient(url, reactor=reactor)
+    client.startService()
+    try:
+        await wait(client.when_connected())
+        await wait(client.send(stats(1, ns="before"), format="protobuf"))
+        assert (await take(server, 1))[0].namespace == "before"
+        await wait(server.stopService())  # closes with 1012, stops listening
+        await wait(client.when_disconnected())
+        with pytest.raises(NotConnected):
+            await wait(client.send(stats(1), format="json"))
+        # The client keeps dialling (and failing) until a server listens again.
+        server, _, _ = await start_server(port)
+        await wait(client.when_connected())
+        assert client.connections == 2
+        await wait(client.send(stats(1, ns="after"), format="json"))
+        assert (await take(server, 1))[0].namespace == "after"
+    finally:
+        await wait(client.stopService())
+        await wait(server.stopService())
+
+
+class _ClosingProtocol(_BareServerProtocol):
+    def onOpen(self):
+        super().onOpen()
+        if len(self.factory.opened) == 1:
+            # autobahn's sendClose() refuses 1012; a restarting StatsServer sends it so.
+            self.sendCloseFrame(code=1012, reasonUtf8=b"restarting", isReply=False)
+
+
+@pytest_twisted.ensureDeferred
+async def test_close_1012_means_reconnect_at_once():
+    server = await BareServer().start()
+    server.factory.protocol = _ClosingProtocol
+    # A backoff far longer than the test may take: only a redial at once can pass.
+    client = StatsClient(server.url, reactor=reactor, backoff=Backoff(initial=60))
+    second = server.next_open()
+    second.addCallback(lambda _: server.next_open())  # the first open is the closing one
+    client.startService()
+    try:
+        await wait(second, 5)
+        await wait(client.when_connected(), 5)
+        assert client.connections == 2
+    finally:
+        await wait(client.stopService())
+        await server.stop()
