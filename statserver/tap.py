@@ -222,6 +222,8 @@ class StatserverService(MultiService):
         server.setServiceParent(self)
         self.notifier.setServiceParent(self)
         self.listen_error = None
+        self._starting = False
+        self._exit_at_start = False
         self._handle_signals = handle_signals
         self._previous_handlers = {}
         self._exit = _exit_now if exit is None else exit
@@ -231,8 +233,10 @@ class StatserverService(MultiService):
 
         raise_open_files_limit()
         super().startService()
+        self._starting = True
         self.server.listening.addCallbacks(self._listening, self._listen_failed)
-        if self.listen_error is not None and not self._reactor.running:
+        self._starting = False
+        if self._exit_at_start:
             # twist starts the services before it runs the reactor, so a bind error is
             # known here: end the command now with one line on stderr and status 1.
             raise SystemExit(f"statserver: {self.listen_error}")
@@ -254,9 +258,11 @@ class StatserverService(MultiService):
 
     def _listen_failed(self, failure):
         self.listen_error = f"cannot listen on {self.port_description}: {failure.getErrorMessage()}"
-        if self._reactor.running:
-            # Only endpoints that listen asynchronously get here: stop everything and
-            # leave with status 1 once the reactor has shut down.
+        if self._starting and not self._reactor.running:
+            self._exit_at_start = True
+        else:
+            # Only endpoints that listen asynchronously get here under twist: stop
+            # everything and leave with status 1 once the reactor has shut down.
             _log.critical("statserver: {error}", error=self.listen_error)
             self._reactor.addSystemEventTrigger("after", "shutdown", self._exit, 1)
             _stop_reactor(self._reactor)

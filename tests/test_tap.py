@@ -1,0 +1,244 @@
+"""``twist statserver``'s options and the service tree ``makeService`` builds."""
+
+import json
+import signal
+
+import pytest
+import pytest_twisted
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.application.service import MultiService
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.error import CannotListenError
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python.usage import UsageError
+
+from statserver.consumer import StatsConsumer
+from statserver.server import StatsServer
+from statserver.statslog import StatsLog
+from statserver.summary import Summary
+from statserver.systemd import SystemdNotifier
+from statserver.tap import Options, StatserverService, makeService
+
+TIMEOUT = 10.0
+
+# A text frame as Knative v0.16-v0.19 activators send it.
+JSON_FRAME = (
+    '{"Key":{"Namespace":"ns-1","Name":"rev-1"},'
+    '"Stat":{"pod_name":"activator-1","average_concurrent_requests":1.5,"request_count":3}}'
+)
+
+
+def parse(*args):
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+def test_defaults():
+    options = parse()
+    assert options["port"] == "tcp:8080"
+    assert options["queue-size"] == 10000
+    assert options["max-message-size"] == 1 << 20
+    assert options["ping-interval"] == 10.0
+    assert options["shutdown-timeout"] == 5.0
+    assert options["bucket-owner"] == []
+    assert options["bucket-owners-file"] is None
+    assert options["stats-log"] is None
+
+
+def test_every_option(tmp_path):
+    owners = tmp_path / "owners"
+    owners.write_text("autoscaler-bucket-00-of-02\n")
+    log = tmp_path / "stats.jsonl"
+    options = parse(
+        "--port", "tcp:0:interface=127.0.0.1",
+        "--queue-size", "50",
+        "--max-message-size", "4096",
+        "--ping-interval", "2.5",
+        "--shutdown-timeout", "0",
+        "--bucket-owner", "autoscaler-bucket-01-of-02",
+        "--bucket-owner", "autoscaler-bucket-02-of-02",
+        "--bucket-owners-file", str(owners),
+        "--stats-log", str(log),
+    )  # fmt: skip
+    assert options["port"] == "tcp:0:interface=127.0.0.1"
+    assert options["queue-size"] == 50
+    assert options["max-message-size"] == 4096
+    assert options["ping-interval"] == 2.5
+    assert options["shutdown-timeout"] == 0.0
+    assert options["bucket-owner"] == ["autoscaler-bucket-01-of-02", "autoscaler-bucket-02-of-02"]
+    assert options["bucket-owners-file"] == str(owners)
+    assert options["stats-log"] == str(log)
+    assert log.exists()  # checked by opening it for appending
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--port", "nosuchtype:1"], ["--port", "nosuchtype:1", "Unknown endpoint type"]),
+        (["--port", "tcp:eighty"], ["--port", "tcp:eighty"]),
+        (["--port", "tcp:80:colour=blue"], ["--port", "unknown or missing parameter"]),
+        (["--port", "systemd:domain=INET6:name=nope.socket"], ["--port", "systemd"]),
+        (["--port", "tcp:1", "--port", "tcp:2"], ["--port", "once"]),
+        (["--queue-size", "0"], ["--queue-size", "positive"]),
+        (["--queue-size", "-5"], ["--queue-size", "-5"]),
+        (["--queue-size", "many"], ["--queue-size", "many"]),
+        (["--max-message-size", "-1"], ["--max-message-size", "positive"]),
+        (["--max-message-size", "1.5"], ["--max-message-size"]),
+        (["--ping-interval", "0"], ["--ping-interval", "more than zero"]),
+        (["--ping-interval", "nan"], ["--ping-interval"]),
+        (["--shutdown-timeout", "-1"], ["--shutdown-timeout", "zero or more"]),
+        (["--shutdown-timeout", "inf"], ["--shutdown-timeout"]),
+        (["--bucket-owner", " "], ["--bucket-owner"]),
+        (["--bucket-owners-file", "/nonexistent/owners"], ["--bucket-owners-file", "No such file"]),
+        (["--stats-log", "/nonexistent/dir/stats.jsonl"], ["--stats-log", "No such file"]),
+        (["--stats-log", "/"], ["--stats-log", "directory"]),
+    ],
+)
+def test_bad_options_say_why_in_one_line(args, words):
+    with pytest.raises(UsageError) as e:
+        parse(*args)
+    message = str(e.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_make_service_builds_the_tree(tmp_path):
+    owners = tmp_path / "owners"
+    owners.write_text("autoscaler-bucket-00-of-02\n")
+    options = parse(
+        "--port", "tcp:0:interface=127.0.0.1",
+        "--queue-size", "7",
+        "--shutdown-timeout", "1.5",
+        "--bucket-owner", "autoscaler-bucket-01-of-02",
+        "--bucket-owners-file", str(owners),
+        "--stats-log", str(tmp_path / "stats.jsonl"),
+    )  # fmt: skip
+    service = makeService(options, reactor=reactor)
+    assert isinstance(service, MultiService)
+    children = list(service)
+    # Started in this order, stopped in the reverse one.
+    assert [type(c) for c in children] == [StatsConsumer, StatsServer, SystemdNotifier]
+    server = service.server
+    assert server.queue_size == 7
+    assert server.shutdown_timeout == 1.5
+    assert server.bucket_owners.owns_host("autoscaler-bucket-00-of-02.knative-serving")
+    assert server.bucket_owners.owns_host("autoscaler-bucket-01-of-02.knative-serving")
+    assert not server.bucket_owners.owns_host("autoscaler-bucket-02-of-02.knative-serving")
+    assert service.consumer.queue is server.stats
+    assert [type(s) for s in service.sinks] == [Summary, StatsLog]
+
+
+def test_no_stats_log_no_bucket_owners():
+    service = makeService(parse("--port", "tcp:0:interface=127.0.0.1"), reactor=reactor)
+    assert [type(s) for s in service.sinks] == [Summary]
+    assert service.server.bucket_owners is None
+
+
+class _Client(WebSocketClientProtocol):
+    def __init__(self):
+        super().__init__()
+        self.opened = Deferred()
+        self.closed = Deferred()
+
+    def onOpen(self):
+        self.opened.callback(self)
+
+    def onClose(self, wasClean, code, reason):
+        if not self.opened.called:
+            self.opened.errback(ConnectionError(reason))
+        self.closed.callback(code)
+
+
+async def _connect(port):
+    factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/", reactor=reactor)
+    factory.protocol = _Client
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    client = await endpoint.connect(factory).addTimeout(TIMEOUT, reactor)
+    await client.opened.addTimeout(TIMEOUT, reactor)
+    return client
+
+
+class _Arrival:
+    """A sink that fires ``arrived`` with the first stat it is given."""
+
+    def __init__(self):
+        self.arrived = Deferred()
+
+    def record(self, stat):
+        if not self.arrived.called:
+            self.arrived.callback(stat)
+
+
+@pytest_twisted.ensureDeferred
+async def test_stat_reaches_the_stats_log_by_shutdown(tmp_path):
+    log = tmp_path / "stats.jsonl"
+    options = parse("--port", "tcp:0:interface=127.0.0.1", "--stats-log", str(log))
+    service = makeService(options, reactor=reactor)
+    arrival = _Arrival()
+    service.consumer.sinks.append(arrival)
+    before = signal.getsignal(signal.SIGHUP)
+    service.startService()
+    try:
+        port = await service.server.listening.addTimeout(TIMEOUT, reactor)
+        assert signal.getsignal(signal.SIGHUP) == service._on_sighup
+        client = await _connect(port.getHost().port)
+        client.sendMessage(JSON_FRAME.encode(), isBinary=False)
+        await arrival.arrived.addTimeout(TIMEOUT, reactor)
+    finally:
+        # At once: the line is still in the stats log's buffer; stopping writes it.
+        await service.stopService().addTimeout(TIMEOUT, reactor)
+    assert await client.closed.addTimeout(TIMEOUT, reactor) == 1012
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["namespace"] == "ns-1"
+    assert record["name"] == "rev-1"
+    assert record["pod_name"] == "activator-1"
+    assert record["average_concurrent_requests"] == 1.5
+    assert record["request_count"] == 3
+    assert record["timestamp"] is None
+    assert record["received_at"].endswith("Z")
+    assert signal.getsignal(signal.SIGHUP) == before
+
+
+class _FailingEndpoint:
+    """A server endpoint whose listen fails the way a taken port does."""
+
+    def listen(self, factory):
+        return fail(CannotListenError("127.0.0.1", 8080, OSError(98, "Address already in use")))
+
+
+def _service_on(fake_reactor, exits):
+    server = StatsServer(_FailingEndpoint(), reactor=fake_reactor)
+    return StatserverService(
+        server, [], port_description="tcp:8080", reactor=fake_reactor, environ={},
+        handle_signals=False, exit=exits.append,
+    )  # fmt: skip
+
+
+def test_bind_failure_before_the_reactor_runs_exits_with_one_line():
+    # twist starts the services before it runs the reactor.
+    fake_reactor = MemoryReactorClock()
+    service = _service_on(fake_reactor, [])
+    with pytest.raises(SystemExit) as e:
+        service.startService()
+    assert str(e.value.code).startswith("statserver: cannot listen on tcp:8080: ")
+    assert "Address already in use" in str(e.value.code)
+    assert "\n" not in str(e.value.code)
+
+
+def test_bind_failure_while_running_stops_the_reactor_with_status_1():
+    fake_reactor = MemoryReactorClock()
+    fake_reactor.running = True
+    exits = []
+    service = _service_on(fake_reactor, exits)
+    service.startService()
+    assert fake_reactor.hasStopped
+    assert "Address already in use" in service.listen_error
+    for trigger, args, kwargs in fake_reactor.triggers["after"]["shutdown"]:
+        trigger(*args, **kwargs)
+    assert exits == [1]
