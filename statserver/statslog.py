@@ -35,13 +35,29 @@ class StatsLog:
 
     def _open(self):
         if self.path == "-":
-            return sys.stdout
-        return open(self.path, "a", encoding="utf-8")
+            return None
+        # Unbuffered: the lines are buffered here, and a failed write must not leave
+        # bytes in a file buffer to come out later.
+        return open(self.path, "ab", buffering=0)
+
+    def _write(self, text):
+        if self.path == "-":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        if self._file is None:
+            self._file = self._open()
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[self._file.write(data):]
 
     def start(self):
         """Open the file and start the periodic flush."""
         if self._file is None:
-            self._file = self._open()
+            try:
+                self._file = self._open()
+            except OSError as e:  # the first flush tries again
+                _log.error("cannot open the stats log {path}: {error}", path=self.path, error=e)
         self._flusher = LoopingCall(self.flush)
         self._flusher.clock = self._reactor
         self._flusher.start(self._flush_interval, now=False)
@@ -56,11 +72,8 @@ class StatsLog:
         if not self._lines:
             return
         lines, self._lines = self._lines, []
-        if self._file is None:
-            self._file = self._open()
         try:
-            self._file.write("\n".join(lines) + "\n")
-            self._file.flush()
+            self._write("\n".join(lines) + "\n")
         except (OSError, ValueError) as e:  # ValueError: the file was closed under us
             self.lines_lost += len(lines)
             now = self._reactor.seconds()
@@ -78,14 +91,14 @@ class StatsLog:
     def reopen(self):
         """Flush, then close and reopen the file (after log rotation); stdout stays."""
         self.flush()
-        if self.path == "-" or self._file is None:
+        if self._file is None:
             return
         old, self._file = self._file, None
         old.close()
         try:
             self._file = self._open()
         except OSError as e:
-            # Lines wait in the buffer; the next flush tries to open the file again.
+            # The next flush tries again (its lines are counted lost if it cannot).
             _log.error("cannot reopen the stats log {path}: {error}", path=self.path, error=e)
 
     def close(self):
@@ -93,12 +106,7 @@ class StatsLog:
         if self._flusher is not None and self._flusher.running:
             self._flusher.stop()
         self._flusher = None
-        try:
-            self.flush()
-        except OSError as e:  # the file could not even be opened
-            self.lines_lost += len(self._lines)
-            self._lines = []
-            _log.error("cannot write the stats log {path}: {error}", path=self.path, error=e)
-        if self._file is not None and self._file is not sys.stdout:
+        self.flush()
+        if self._file is not None:
             self._file.close()
         self._file = None

@@ -1,0 +1,159 @@
+"""StatsConsumer: every stat to every sink, in order; failing sinks; drain on stop."""
+
+import pytest
+from prometheus_client import CollectorRegistry
+from twisted.internet.defer import Deferred, DeferredQueue
+from twisted.internet.task import Clock
+from twisted.logger import globalLogPublisher
+
+from statserver.consumer import StatsConsumer
+from statserver.model import StatMessage
+
+
+def stat(i):
+    return StatMessage("ns", f"rev-{i}", f"pod-{i % 3}", request_count=float(i))
+
+
+class Recorder:
+    """A sink that keeps what it is given and how it was opened and closed."""
+
+    def __init__(self, events=None, name=None):
+        self.stats = []
+        self.events = [] if events is None else events
+        if name:
+            self.name = name
+
+    def start(self):
+        self.events.append(("start", self))
+
+    def record(self, s):
+        self.stats.append(s)
+        self.events.append(("record", self))
+
+    def close(self):
+        self.events.append(("close", self))
+
+
+class Broken:
+    name = "broken"
+
+    def __init__(self, fail_on):
+        self.fail_on = fail_on
+        self.stats = []
+
+    def record(self, s):
+        if s.name in self.fail_on:
+            raise ValueError(f"cannot take {s.name}")
+        self.stats.append(s)
+
+
+@pytest.fixture
+def logged():
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)
+
+
+def test_every_stat_to_every_sink_in_order():
+    queue = DeferredQueue()
+    first, second = Recorder(), Recorder()
+    consumer = StatsConsumer(queue, [first, second], clock=Clock())
+    queue.put(stat(0))  # queued before the consumer starts
+    consumer.startService()
+    for i in range(1, 5):
+        queue.put(stat(i))
+    assert first.stats == [stat(i) for i in range(5)]
+    assert second.stats == first.stats
+    assert consumer.recorded == 5
+    assert not queue.pending
+
+
+def test_many_queued_stats_do_not_recurse():
+    queue = DeferredQueue()
+    sink = Recorder()
+    for i in range(20000):
+        queue.put(stat(i))
+    consumer = StatsConsumer(queue, [sink], clock=Clock())
+    consumer.startService()
+    assert len(sink.stats) == 20000
+    assert sink.stats[-1] == stat(19999)
+
+
+def test_a_failing_sink_is_logged_and_counted_and_hurts_no_one(logged):
+    queue = DeferredQueue()
+    registry = CollectorRegistry()
+    broken, good = Broken({"rev-1", "rev-2"}), Recorder()
+    clock = Clock()
+    consumer = StatsConsumer(queue, [broken, good], registry=registry, clock=clock)
+    consumer.startService()
+    for i in range(4):
+        queue.put(stat(i))
+    assert good.stats == [stat(i) for i in range(4)]
+    assert broken.stats == [stat(0), stat(3)]
+    assert consumer.sink_errors == {"broken": 2}
+    assert registry.get_sample_value("statserver_sink_errors_total", {"sink": "broken"}) == 2
+    # The first failure is logged with its traceback, the next one within a minute is not.
+    failures = [e for e in logged if "log_failure" in e]
+    assert len(failures) == 1
+    assert "cannot take rev-1" in failures[0]["log_failure"].getErrorMessage()
+    assert failures[0]["sink"] == "broken"
+    clock.advance(60)
+    queue.put(stat(1))
+    assert len([e for e in logged if "log_failure" in e]) == 2
+    assert consumer.sink_errors == {"broken": 3}
+
+
+def test_stop_drains_then_closes_sinks():
+    queue = DeferredQueue()
+    events = []
+    first, second = Recorder(events), Recorder(events)
+    consumer = StatsConsumer(queue, [first, second], clock=Clock())
+    consumer.startService()
+    assert events == [("start", first), ("start", second)]
+    queue.put(stat(0))
+    # What the server queued while it was stopping, not yet taken:
+    queue.pending.extend([stat(1), stat(2)])
+    d = consumer.stopService()
+    assert d.called
+    assert first.stats == [stat(0), stat(1), stat(2)]
+    assert events[-2:] == [("close", first), ("close", second)]
+    assert all(kind != "close" for kind, _ in events[:-2])
+    # Stopped: nothing more is taken.
+    queue.put(stat(3))
+    assert first.stats == [stat(0), stat(1), stat(2)]
+    assert list(queue.pending) == [stat(3)]
+    assert not queue.waiting
+
+
+def test_stop_waits_for_a_sink_that_closes_slowly():
+    queue = DeferredQueue()
+    closing = Deferred()
+
+    class Slow(Recorder):
+        def close(self):
+            return closing
+
+    consumer = StatsConsumer(queue, [Slow()], clock=Clock())
+    consumer.startService()
+    d = consumer.stopService()
+    assert not d.called
+    closing.callback(None)
+    assert d.called
+
+
+def test_a_sink_that_fails_to_close_does_not_stop_the_others(logged):
+    queue = DeferredQueue()
+
+    class BadClose(Recorder):
+        def close(self):
+            raise OSError("disk gone")
+
+    good = Recorder()
+    consumer = StatsConsumer(queue, [BadClose(), good], clock=Clock())
+    consumer.startService()
+    results = []
+    consumer.stopService().addBoth(results.append)
+    assert results == [None]
+    assert good.events[-1] == ("close", good)
+    assert any("disk gone" in e["log_failure"].getErrorMessage() for e in logged if "log_failure" in e)

@@ -1,0 +1,56 @@
+"""The per-minute summary line: stats, pods, revisions and decode errors."""
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter
+from twisted.internet.task import Clock
+from twisted.logger import formatEvent, globalLogPublisher
+
+from statserver.model import StatMessage
+from statserver.summary import Summary
+
+
+@pytest.fixture
+def lines():
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    yield lambda: [formatEvent(e) for e in events if e.get("log_namespace") == "statserver.summary"]
+    globalLogPublisher.removeObserver(events.append)
+
+
+def test_one_line_a_minute(lines):
+    registry = CollectorRegistry()
+    errors = Counter("statserver_decode_errors", "bad frames", ["format"], registry=registry)
+    errors.labels("gob").inc(4)  # before the summary starts: not in any minute
+    clock = Clock()
+    summary = Summary(registry=registry, reactor=clock)
+    summary.start()
+    for pod in ("activator-0", "activator-1"):
+        for rev in ("a", "b", "c"):
+            summary.record(StatMessage("ns", rev, pod))
+    summary.record(StatMessage("other-ns", "a", "activator-0"))
+    errors.labels("gob").inc()
+    errors.labels("json").inc(2)
+    clock.advance(59)
+    assert lines() == []
+    clock.advance(1)
+    assert lines() == ["last 60s: 7 stats from 2 pods for 4 revisions, 3 decode errors"]
+    clock.advance(60)  # a quiet minute
+    assert lines()[-1] == "last 60s: 0 stats from 0 pods for 0 revisions, 0 decode errors"
+    summary.record(StatMessage("ns", "a", "activator-9"))
+    clock.advance(30)
+    summary.close()  # the part-minute before shutdown
+    assert lines()[-1] == "last 30s: 1 stats from 1 pods for 1 revisions, 0 decode errors"
+    assert len(lines()) == 3
+    clock.advance(60)
+    assert len(lines()) == 3  # stopped
+
+
+def test_without_a_registry():
+    clock = Clock()
+    summary = Summary(reactor=clock)
+    summary.start()
+    summary.record(StatMessage("ns", "a", ""))
+    assert summary.report() == {
+        "seconds": 0, "stats": 1, "pods": 0, "revisions": 1, "decode_errors": 0
+    }
+    summary.close()
