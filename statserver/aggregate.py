@@ -1,0 +1,266 @@
+"""Per-revision windowed averages, as Knative's autoscaler computes them.
+
+:class:`Aggregator` is a consumer sink (``record(stat)``). For every revision
+(``namespace/name``) it keeps Knative's four averagers, with 1-second buckets:
+concurrency and requests per second over the stable window and over the panic window.
+Each stat adds ``average_concurrent_requests - average_proxied_concurrent_requests`` to
+the concurrency buckets and ``request_count - proxied_request_count`` to the RPS ones (the
+activator already counted the proxied part), at the stat's time: the sender's
+``timestamp`` when it has one, else the server's ``received_at`` (Knative >= v0.19 does
+the same). The averages are read at the time of a ``clock`` (``seconds()``: the reactor,
+or a ``twisted.internet.task.Clock`` in tests), as Knative reads them at ``time.Now()``.
+
+Memory stays bounded: a revision that sent nothing for more than twice the stable window
+(by the server's receive times) is dropped, and at most ``max_revisions`` are tracked;
+stats of further revisions are counted and refused, with a warning at most once a minute.
+
+The arithmetic is :mod:`statserver.bucketing`'s; nothing here depends on Twisted's
+reactor (only its logger).
+"""
+
+from collections import OrderedDict
+from typing import NamedTuple
+
+from twisted.logger import Logger
+
+from statserver.bucketing import NS_PER_S, TimedFloat64Buckets, WeightedFloat64Buckets
+
+_log = Logger()
+
+LINEAR = "linear"
+WEIGHTED_EXPONENTIAL = "weighted-exponential"
+AGGREGATIONS = (LINEAR, WEIGHTED_EXPONENTIAL)
+
+#: Knative's bucket size.
+BUCKET = NS_PER_S
+#: Knative's bounds for a stable window (``autoscaling.WindowMin``/``WindowMax``), seconds.
+WINDOW_MIN = 6
+WINDOW_MAX = 3600
+DEFAULT_STABLE_WINDOW = 60
+DEFAULT_PANIC_WINDOW_PERCENTAGE = 10.0
+DEFAULT_MAX_REVISIONS = 10000
+#: The refused-revisions warning is logged at most this often (seconds).
+WARNING_INTERVAL = 60.0
+
+
+def check_stable_window(seconds):
+    """``seconds`` as an int if Knative accepts it as a stable window (6 s to 1 h, whole
+    seconds), else ``ValueError`` saying why."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise ValueError(f"stable window must be a number of seconds, not {seconds!r}") from None
+    if not WINDOW_MIN <= value <= WINDOW_MAX:
+        raise ValueError(f"stable window = {seconds}s, must be in [{WINDOW_MIN}s, {WINDOW_MAX}s]")
+    if value != int(value):
+        raise ValueError(f"stable window = {seconds}s, must be a whole number of seconds")
+    return int(value)
+
+
+def check_panic_window_percentage(percentage):
+    """``percentage`` as a float if Knative accepts it (1 to 100), else ``ValueError``."""
+    try:
+        value = float(percentage)
+    except (TypeError, ValueError):
+        raise ValueError(f"panic window percentage must be a number, not {percentage!r}") from None
+    if not 1.0 <= value <= 100.0:
+        raise ValueError(f"panic window percentage = {percentage}, must be in [1, 100]")
+    return value
+
+
+def check_aggregation(name):
+    """``name`` if it is one of :data:`AGGREGATIONS`, else ``ValueError``."""
+    if name not in AGGREGATIONS:
+        raise ValueError(f"aggregation = {name!r}, must be one of {', '.join(AGGREGATIONS)}")
+    return name
+
+
+def check_max_revisions(count):
+    """``count`` as an int if it is a whole number >= 1, else ``ValueError``."""
+    try:
+        value = int(str(count).strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"max revisions = {count!r}, must be a whole number, at least 1")
+    return value
+
+
+def panic_window(stable_window, percentage):
+    """The panic window in nanoseconds for a stable window in seconds, as Knative's
+    ``MakeMetric`` derives it: ``stable × percentage / 100`` rounded to the second (half
+    away from zero), at least one bucket."""
+    ns = int(float(stable_window * NS_PER_S) * percentage / 100.0)
+    seconds, rest = divmod(ns, NS_PER_S)
+    if rest * 2 >= NS_PER_S:
+        seconds += 1
+    return max(seconds * NS_PER_S, BUCKET)
+
+
+class RevisionAverages(NamedTuple):
+    """One revision's figures as of a time: the four averages, the distinct pods seen in
+    the stable window and the time of its latest stat (int ns since the epoch)."""
+
+    namespace: str
+    name: str
+    stable_concurrency: float
+    panic_concurrency: float
+    stable_rps: float
+    panic_rps: float
+    pods: int
+    last_stat_time: int
+
+
+class _Revision:
+    __slots__ = ("namespace", "name", "stable_concurrency", "panic_concurrency",
+                 "stable_rps", "panic_rps", "pods", "last_stat_time", "last_received")
+
+    def __init__(self, namespace, name, buckets, stable, panic):
+        self.namespace = namespace
+        self.name = name
+        self.stable_concurrency = buckets(stable, BUCKET)
+        self.panic_concurrency = buckets(panic, BUCKET)
+        self.stable_rps = buckets(stable, BUCKET)
+        self.panic_rps = buckets(panic, BUCKET)
+        self.pods = {}  # pod name -> time of its latest stat
+        self.last_stat_time = 0
+        self.last_received = 0
+
+
+class Aggregator:
+    """The consumer sink keeping every revision's windowed averages (module docstring).
+
+    ``stable_window`` is in whole seconds, ``panic_window_percentage`` in percent of it,
+    ``aggregation`` :data:`LINEAR` (``TimedFloat64Buckets``) or
+    :data:`WEIGHTED_EXPONENTIAL` (``WeightedFloat64Buckets``).
+    """
+
+    name = "aggregate"
+
+    def __init__(self, clock, *, stable_window=DEFAULT_STABLE_WINDOW,
+                 panic_window_percentage=DEFAULT_PANIC_WINDOW_PERCENTAGE,
+                 aggregation=LINEAR, max_revisions=DEFAULT_MAX_REVISIONS):
+        self.clock = clock
+        self.stable_window = check_stable_window(stable_window) * NS_PER_S
+        self.panic_window_percentage = check_panic_window_percentage(panic_window_percentage)
+        self.panic_window = panic_window(self.stable_window // NS_PER_S,
+                                         self.panic_window_percentage)
+        self.aggregation = check_aggregation(aggregation)
+        self.max_revisions = check_max_revisions(max_revisions)
+        self._buckets = WeightedFloat64Buckets if aggregation == WEIGHTED_EXPONENTIAL \
+            else TimedFloat64Buckets
+        self._revisions = OrderedDict()  # key -> _Revision, least recently received first
+        self._expiry = 2 * self.stable_window
+        self.refused_revisions = 0  # stats of revisions past max_revisions
+        self.refused_stats = 0  # stats with a non-finite value or no time
+        self._last_warning = None
+
+    def __len__(self):
+        return len(self._revisions)
+
+    def record(self, stat):
+        """Add ``stat`` to its revision's four averagers."""
+        at = stat.timestamp
+        received = stat.received_at
+        if at is None:
+            at = received
+            if at is None:
+                self.refused_stats += 1
+                return
+        elif received is None:
+            received = at
+        concurrency = stat.average_concurrent_requests - stat.average_proxied_concurrent_requests
+        rps = stat.request_count - stat.proxied_request_count
+        if (concurrency - concurrency) + (rps - rps) != 0.0:  # inf or nan in either
+            self.refused_stats += 1
+            return
+        key = (stat.namespace, stat.name)
+        revisions = self._revisions
+        revision = revisions.get(key)
+        if revision is None:
+            revision = self._add(key, received)
+            if revision is None:
+                return
+        else:
+            revisions.move_to_end(key)
+        revision.stable_concurrency.record(at, concurrency)
+        revision.panic_concurrency.record(at, concurrency)
+        revision.stable_rps.record(at, rps)
+        revision.panic_rps.record(at, rps)
+        if at > revision.last_stat_time:
+            revision.last_stat_time = at
+        revision.last_received = received
+        pods = revision.pods
+        if pods.get(stat.pod_name, 0) < at:
+            if stat.pod_name not in pods and len(pods) >= 64:
+                self._forget_pods(revision, at)
+            pods[stat.pod_name] = at
+
+    def _add(self, key, received):
+        self.expire(received / NS_PER_S)
+        if len(self._revisions) >= self.max_revisions:
+            self.refused_revisions += 1
+            now = received / NS_PER_S
+            if self._last_warning is None or now - self._last_warning >= WARNING_INTERVAL:
+                self._last_warning = now
+                _log.warn(
+                    "aggregation: {tracked} revisions tracked (--max-revisions); stats of new "
+                    "revisions are refused ({refused} so far, e.g. {namespace}/{name})",
+                    tracked=len(self._revisions), refused=self.refused_revisions,
+                    namespace=key[0], name=key[1])
+            return None
+        revision = _Revision(key[0], key[1], self._buckets, self.stable_window,
+                             self.panic_window)
+        self._revisions[key] = revision
+        return revision
+
+    def _forget_pods(self, revision, now_ns):
+        oldest = now_ns - now_ns % NS_PER_S - self.stable_window
+        for pod, at in list(revision.pods.items()):
+            if at < oldest + NS_PER_S:
+                del revision.pods[pod]
+
+    def expire(self, now=None):
+        """Drop the revisions that sent nothing for more than twice the stable window
+        before ``now`` (seconds; the clock's time by default)."""
+        if now is None:
+            now = self.clock.seconds()
+        limit = int(now * NS_PER_S) - self._expiry
+        revisions = self._revisions
+        while revisions:
+            key, revision = next(iter(revisions.items()))
+            if revision.last_received >= limit:
+                break
+            del revisions[key]
+
+    def _averages(self, revision, now_ns):
+        # Pods whose latest stat is in a bucket the stable window still covers.
+        self._forget_pods(revision, now_ns)
+        return RevisionAverages(
+            revision.namespace,
+            revision.name,
+            revision.stable_concurrency.window_average(now_ns),
+            revision.panic_concurrency.window_average(now_ns),
+            revision.stable_rps.window_average(now_ns),
+            revision.panic_rps.window_average(now_ns),
+            len(revision.pods),
+            revision.last_stat_time,
+        )
+
+    def revisions(self):
+        """:class:`RevisionAverages` of every revision tracked, as of the clock's time,
+        sorted by namespace and name."""
+        now = self.clock.seconds()
+        self.expire(now)
+        now_ns = int(now * NS_PER_S)
+        return [self._averages(self._revisions[key], now_ns)
+                for key in sorted(self._revisions)]
+
+    def revision(self, namespace, name):
+        """:class:`RevisionAverages` of one revision as of the clock's time, or None."""
+        now = self.clock.seconds()
+        self.expire(now)
+        revision = self._revisions.get((namespace, name))
+        if revision is None:
+            return None
+        return self._averages(revision, int(now * NS_PER_S))
