@@ -9,6 +9,75 @@ def decode_stat_frame(payload, received_at=None):
     raise NotImplementedError
 
 
+# ---- encoding: the Go types of each gob era, as the reference sender declares them ----
+# (Type names are the reference sender's; Go's decoder matches fields by name only.)
+
+
+def _era_types():
+    from statserver.gob.gotypes import BOOL, FLOAT64, INT32, STRING, TIME, Pointer, Struct
+
+    floats = [("AverageConcurrentRequests", FLOAT64), ("AverageProxiedConcurrentRequests", FLOAT64)]
+    nn = Struct("NamespacedName", [("Namespace", STRING), ("Name", STRING)])
+    v02 = Struct("StatV02", [("Time", Pointer(TIME)), ("PodName", STRING), floats[0],
+                             ("RequestCount", INT32), ("LameDuck", BOOL)])
+    v06 = Struct("StatV06", [("Time", Pointer(TIME)), ("PodName", STRING), *floats,
+                             ("RequestCount", INT32), ("ProxiedRequestCount", INT32)])
+    counts = [("RequestCount", FLOAT64), ("ProxiedRequestCount", FLOAT64)]
+    v07 = Struct("StatV07", [("Time", Pointer(TIME)), ("PodName", STRING), *floats, *counts])
+    v10 = Struct("Stat", [("Time", TIME), ("PodName", STRING), *floats, *counts])
+    v12 = Struct("StatV12", [("Time", TIME), ("PodName", STRING), *floats, *counts,
+                             ("ProcessUptime", FLOAT64)])
+    return {
+        "v02": Struct("StatMessageV02", [("Key", STRING), ("Stat", Pointer(v02))]),
+        "v06": Struct("StatMessageV06", [("Key", STRING), ("Stat", v06)]),
+        "v07": Struct("StatMessageV07", [("Key", STRING), ("Stat", v07)]),
+        "v08": Struct("StatMessageV08", [("Key", nn), ("Stat", v07)]),
+        "v10": Struct("StatMessage", [("Key", nn), ("Stat", v10)]),
+        "v12": Struct("StatMessageV12", [("Key", nn), ("Stat", v12)]),
+    }
+
+
+_ERA_TYPES = {}
+_ERA_ENCODERS = {}  # era -> (type-definition bytes, encoder that has sent them)
+
+
+def _stat_value(m, era):
+    from statserver.gob.values import GoTime
+
+    time = None if m.timestamp is None else GoTime.from_unix_nano(m.timestamp, m.timestamp_offset)
+    stat = {"Time": time, "PodName": m.pod_name,
+            "AverageConcurrentRequests": m.average_concurrent_requests,
+            "AverageProxiedConcurrentRequests": m.average_proxied_concurrent_requests,
+            "RequestCount": m.request_count, "ProxiedRequestCount": m.proxied_request_count,
+            "ProcessUptime": m.process_uptime}
+    if era in ("v02", "v06"):  # int32 counts: Go's int32(float) truncates
+        for name in ("RequestCount", "ProxiedRequestCount"):
+            if stat[name] != stat[name] or abs(stat[name]) >= 2**31:
+                from statserver.gob.errors import GobError
+
+                raise GobError(f"{name} {stat[name]} does not fit the {era} era's int32")
+            stat[name] = int(stat[name])
+    if era in ("v08", "v10", "v12"):
+        key = {"Namespace": m.namespace, "Name": m.name}
+    else:
+        key = m.key
+    return {"Key": key, "Stat": stat}
+
+
 def encode_stat_frame(message, era="v10"):
-    """Encode a ``StatMessage`` as the gob stream a fresh Go encoder of that era writes."""
-    raise NotImplementedError
+    """Encode a ``StatMessage`` as the gob stream a fresh Go 1.19 encoder of that era writes
+    (``era``: ``v02``, ``v06``, ``v07``, ``v08``, ``v10`` or ``v12``): the bytes of one
+    WebSocket binary frame. The timestamp keeps ``timestamp_offset`` (None: UTC). Fields
+    an era lacks are dropped; raises ``GobError`` for a value the era cannot carry."""
+    cached = _ERA_ENCODERS.get(era)
+    if cached is None:
+        from statserver.gob.encoder import Encoder
+
+        if not _ERA_TYPES:
+            _ERA_TYPES.update(_era_types())
+        if era not in _ERA_TYPES:
+            raise ValueError(f"unknown gob era {era!r} (known: {', '.join(_ERA_TYPES)})")
+        encoder = Encoder()
+        cached = _ERA_ENCODERS[era] = (encoder.describe(_ERA_TYPES[era]), encoder)
+    prefix, encoder = cached
+    return prefix + encoder.encode(_stat_value(message, era), _ERA_TYPES[era])

@@ -1,5 +1,6 @@
 """A Go ``encoding/gob`` codec. Imports nothing from Twisted or autobahn."""
 
+from statserver.gob.encoder import Encoder, encode  # noqa: F401  (types: statserver.gob.gotypes)
 from statserver.gob.errors import GobError
 from statserver.gob.values import GoInterface, GoOpaque, GoTime
 

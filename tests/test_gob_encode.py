@@ -1,0 +1,419 @@
+"""The gob encoder writes exactly the bytes Go 1.19 writes.
+
+Byte equality is checked against real frames of every gob era (``$STAT_FRAMES``) and the
+valid streams of ``$GOB_VECTORS/fixed.jsonl`` whose Go types are declared below.
+"""
+
+import base64
+import itertools
+import json
+import math
+import os
+import struct
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from statserver.gob import GobError, GoInterface, GoOpaque, GoTime
+from statserver.gob.encoder import Encoder, encode, time_binary
+from statserver.gob.gotypes import (
+    BOOL,
+    BYTES,
+    COMPLEX64,
+    COMPLEX128,
+    FLOAT32,
+    FLOAT64,
+    INT,
+    INT8,
+    INT16,
+    INT32,
+    INT64,
+    INTERFACE,
+    STRING,
+    TIME,
+    UINT,
+    UINT8,
+    UINT16,
+    UINT32,
+    UINT64,
+    Array,
+    Interface,
+    Map,
+    Opaque,
+    Pointer,
+    Slice,
+    Struct,
+)
+from statserver.gobstat import encode_stat_frame
+from statserver.model import StatMessage
+
+ROOT = Path(__file__).resolve().parent.parent
+STAT_FRAMES = Path(os.environ.get("STAT_FRAMES", ROOT.parent / "shared" / "stat-frames"))
+GOB_VECTORS = Path(os.environ.get("GOB_VECTORS", ROOT.parent / "shared" / "gob-vectors"))
+GOB_ERAS = ["v02", "v06", "v07", "v08", "v10", "v12"]
+
+
+def _lines(path):
+    if not path.exists():
+        pytest.skip(f"{path} is missing")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def rfc3339_to_ns(text):
+    """'2019-03-14T14:09:27.770464932Z' -> nanoseconds since the epoch."""
+    assert text.endswith("Z")
+    whole, _, frac = text[:-1].partition(".")
+    seconds = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp()
+    return int(seconds) * 1_000_000_000 + int(frac.ljust(9, "0") or 0)
+
+
+def zone_offset_in_frame(frame, ns):
+    """The sender's zone offset, read from the time.Time bytes in the frame (the frames'
+    JSON gives the instant in UTC only)."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    instant = struct.pack(">qi", seconds + 62135596800, nanos)
+    at = frame.index(instant)
+    version = frame[at - 1]
+    (minutes,) = struct.unpack(">h", frame[at + 12 : at + 14])
+    if minutes == -1:
+        return None
+    return minutes * 60 + (struct.unpack(">b", frame[at + 14 : at + 15])[0] if version == 2 else 0)
+
+
+def frame_cases():
+    for era in GOB_ERAS:
+        path = STAT_FRAMES / f"{era}.jsonl"
+        lines = _lines(path) if path.exists() else []
+        for i, line in enumerate(lines):
+            yield pytest.param(era, line, id=f"{era}-{i}")
+
+
+def stat_from_line(line):
+    (s,) = line["stats"]
+    frame = bytes.fromhex(line["frame"])
+    ns = rfc3339_to_ns(s["timestamp"]) if s.get("timestamp") else None
+    return StatMessage(
+        namespace=s["namespace"],
+        name=s["name"],
+        pod_name=s["pod_name"],
+        average_concurrent_requests=s["average_concurrent_requests"],
+        average_proxied_concurrent_requests=s["average_proxied_concurrent_requests"],
+        request_count=s["request_count"],
+        proxied_request_count=s["proxied_request_count"],
+        process_uptime=s["process_uptime"],
+        timestamp=ns,
+        timestamp_offset=None if ns is None else zone_offset_in_frame(frame, ns),
+    )
+
+
+@pytest.mark.parametrize(("era", "line"), list(frame_cases()))
+def test_stat_frame_bytes_equal_go(era, line):
+    assert encode_stat_frame(stat_from_line(line), era=era).hex() == line["frame"]
+
+
+def test_every_gob_era_has_frames():
+    assert len(list(frame_cases())) >= 40 * len(GOB_ERAS)
+
+
+def test_stat_frame_default_era_is_the_seed_v10():
+    line = _lines(STAT_FRAMES / "v10.jsonl")[0]
+    assert encode_stat_frame(stat_from_line(line)).hex() == line["frame"]
+
+
+def test_stat_frame_utc_and_missing_time():
+    m = StatMessage("ns", "rev", "pod", 1.0, timestamp=1_552_576_167_770_464_932)
+    utc = encode_stat_frame(m)
+    assert utc.endswith(b"\x0f\x01" + struct.pack(">qi", 1552576167 + 62135596800, 770464932)
+                        + b"\xff\xff" + b"\x01\x03pod\x01\xfe\xf0\x3f\x00\x00")
+    no_time = encode_stat_frame(m._replace(timestamp=None))
+    assert b"\x0f\x01" not in no_time[-40:]  # the zero time.Time is left out, like Go does
+    # Key ends (0), Stat (delta 1), PodName is its field 1 (delta 2), then the float
+    assert no_time.endswith(b"\x00\x01\x02\x03pod\x01\xfe\xf0\x3f\x00\x00")
+
+
+def test_stat_frame_errors():
+    with pytest.raises(ValueError, match="unknown gob era"):
+        encode_stat_frame(StatMessage("a", "b"), era="v99")
+    with pytest.raises(GobError, match="int32"):
+        encode_stat_frame(StatMessage("a", "b", request_count=2.0**40), era="v06")
+
+
+# ---- Go-format facts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "gotype", "hexed"),
+    [
+        (True, BOOL, "03020001"),
+        (False, BOOL, "03020000"),
+        (0, INT, "03040000"),
+        (-1, INT, "03040001"),
+        (127, INT, "040400fffe"),
+        (128, INT, "050400fe0100"),
+        (-(2**63), INT64, "0b0400f8ffffffffffffffff"),
+        (2**63 - 1, INT64, "0b0400f8fffffffffffffffe"),
+        (2**64 - 1, UINT64, "0b0600f8ffffffffffffffff"),
+        (255, UINT8, "040600ffff"),
+        (0.0, FLOAT64, "03080000"),
+        (17.0, FLOAT64, "050800fe3140"),
+        (math.pi, FLOAT64, "0b0800f8182d4454fb210940"),
+        (math.inf, FLOAT64, "050800fef07f"),
+        (1.5, FLOAT32, "050800fef83f"),
+        (1.5 - 2j, COMPLEX128, "070e00fef83fffc0"),
+        ("", STRING, "030c0000"),
+        ("héllo, 世界", STRING, "110c000e68c3a96c6c6f2c20e4b896e7958c"),
+        (b"\x00\x01\x02\xff", BYTES, "070a0004000102ff"),
+        (b"\x00\x01\x02\xff", Slice(UINT8), "070a0004000102ff"),
+    ],
+)
+def test_singletons(value, gotype, hexed):
+    assert encode(value, gotype).hex() == hexed
+
+
+def test_go_nan_keeps_its_bits():
+    go_nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000001))[0]
+    assert encode(go_nan, FLOAT64).hex() == "0b0800f8010000000000f87f"
+
+
+def test_int_kinds_are_range_checked():
+    for t, bad in ((INT8, 128), (INT16, -(2**15) - 1), (INT32, 2**31), (UINT, -1), (UINT16, 2**16),
+                   (UINT32, 2**32), (INT, 2**63)):
+        with pytest.raises(GobError, match="does not fit"):
+            encode(bad, t)
+    with pytest.raises(GobError, match="needs an int"):
+        encode("3", INT)
+
+
+def test_float32_rounds_like_a_go_conversion():
+    assert encode(0.1, FLOAT32) == encode(struct.unpack("<f", struct.pack("<f", 0.1))[0], FLOAT64)
+    assert encode(1e300, FLOAT32) == encode(math.inf, FLOAT64)
+    assert encode(1 + 0.1j, COMPLEX64) != encode(1 + 0.1j, COMPLEX128)
+
+
+@pytest.mark.parametrize(
+    ("offset", "tail"),
+    [(None, "ffff"), (0, "0000"), (3600, "003c"), (-19800, "feb6"), (5400, "005a")],
+)
+def test_time_binary_version_1(offset, tail):
+    data = time_binary(GoTime(1552576167, 770464932, offset))
+    assert data[0] == 1 and len(data) == 15 and data[-2:].hex() == tail
+
+
+def test_time_binary_version_2_when_offset_has_seconds():
+    # Go 1.19's MarshalBinary: version 2, minutes truncated toward zero, then the seconds.
+    data = time_binary(GoTime(0, 0, -(3600 + 62)))
+    assert data[0] == 2 and len(data) == 16
+    assert struct.unpack(">hb", data[13:]) == (-61, -2)
+    assert time_binary(GoTime(0, 0, 20))[13:] == b"\x00\x00\x14"
+
+
+def test_time_offsets_go_refuses():
+    for offset in (-60, -119, 32768 * 60):
+        with pytest.raises(GobError, match="offset"):
+            time_binary(GoTime(0, 0, offset))
+
+
+def test_time_from_datetime():
+    dt = datetime(2019, 3, 14, 15, 9, 26, 535897, tzinfo=timezone.utc)
+    assert encode(dt, TIME) == encode(GoTime(1552576166, 535897000, 0), TIME)
+
+
+def test_nil_pointer_at_top_level_and_in_slices():
+    p = Struct("P", [("X", INT)])
+    with pytest.raises(GobError, match="nil pointer"):
+        encode(None, Pointer(p))
+    with pytest.raises(GobError, match="nil pointer"):
+        encode([{"X": 1}, None], Slice(Pointer(p)))
+
+
+def test_array_length_must_match():
+    with pytest.raises(GobError, match="needs 3 elements"):
+        encode([1, 2], Array(INT, 3))
+
+
+def test_unregistered_interface_name():
+    holder = Struct("H", [("V", INTERFACE)])
+    with pytest.raises(GobError, match="not registered"):
+        encode({"V": GoInterface("main.Nope", 1)}, holder)
+
+
+def test_zero_fields_are_left_out_but_structs_and_arrays_are_sent():
+    inner = Struct("Inner", [("A", INT)])
+    outer = Struct("Outer", [("S", STRING), ("I", inner), ("P", Pointer(inner)), ("L", Slice(INT)),
+                             ("A", Array(INT, 2)), ("M", Map(STRING, INT)), ("E", INTERFACE),
+                             ("T", TIME)])
+    enc = Encoder()
+    enc.describe(outer)
+    value_message = enc.encode({}, outer)
+    # id, then I (delta 2) as an empty struct, A (delta 3) as two zeros, then the end
+    assert value_message.hex() == "09ff82" + "0200" + "0302" + "0000" + "00"
+    # an empty (non-nil) map is sent; a nil one (None) is not
+    assert enc.encode({"M": {}}, outer).hex() == "0bff82" + "0200" + "03020000" + "0100" + "00"
+
+
+def test_encoder_sends_each_type_once():
+    point = Struct("Point", [("X", INT), ("Y", INT)])
+    enc = Encoder()
+    first = enc.encode({"X": 1, "Y": 1}, point)
+    second = enc.encode({"X": 2, "Y": 2}, point)
+    assert first.startswith(bytes.fromhex("1fff81"))  # the definition of id 65
+    assert second.hex() == "07ff8201040104" + "00"
+
+
+# ---- byte equality with the fixed vectors --------------------------------------------------
+
+
+def _point():
+    return Struct("Point", [("X", INT), ("Y", INT)])
+
+
+def _inner_outer():
+    inner = Struct("Inner", [("A", INT), ("B", STRING)])
+    return Struct("Outer", [("I", inner), ("P", Pointer(inner)), ("L", Slice(inner)),
+                            ("M", Map(STRING, inner)), ("Arr", Array(inner, 2))])
+
+
+def _node():
+    node = Struct("Node")
+    return node.define([("Value", INT), ("Children", Slice(Pointer(node)))])
+
+
+def _all_scalars():
+    names = [("B", BOOL), ("I", INT), ("I8", INT8), ("I16", INT16), ("I32", INT32), ("I64", INT64),
+             ("U", UINT), ("U8", UINT8), ("U16", UINT16), ("U32", UINT32), ("U64", UINT64),
+             ("F32", FLOAT32), ("F64", FLOAT64), ("C64", COMPLEX64), ("C128", COMPLEX128),
+             ("S", STRING), ("Bs", BYTES)]
+    return Struct("AllScalars", names)
+
+
+def _stat_message():
+    nn = Struct("NamespacedName", [("Namespace", STRING), ("Name", STRING)])
+    stat = Struct("Stat", [("Time", TIME), ("PodName", STRING),
+                           ("AverageConcurrentRequests", FLOAT64),
+                           ("AverageProxiedConcurrentRequests", FLOAT64),
+                           ("RequestCount", FLOAT64), ("ProxiedRequestCount", FLOAT64)])
+    return Struct("StatMessage", [("Key", nn), ("Stat", stat)])
+
+
+def _shapes():
+    shape = Interface("Shape")
+    circle = Struct("Circle", [("R", FLOAT64)])
+    square = Struct("Square", [("Side", INT)])
+    holder = Struct("WithIface", [("Name", STRING), ("Shape", shape)])
+    return holder, {"main.Circle": circle, "main.Square": Pointer(square)}
+
+
+def _holder():
+    return Struct("Holder", [("Label", STRING), ("O", Opaque("Opaque")),
+                             ("N", Pointer(Opaque("Int", pkg="big")))])
+
+
+_T65 = GoTime(1552576166, 535897932, None)
+# name: (Go type, first id, pre-assigned ids, interface registry, values or None for canonical)
+FIXED = {
+    "slice-int": (Slice(INT), 66, {}, None, None),
+    "slice-empty": (Slice(STRING), 67, {}, None, None),
+    "slice-string": (Slice(STRING), 67, {}, None, None),
+    "array-int": (Array(INT, 3), 68, {}, None, None),
+    "map-string-int": (Map(STRING, INT), 69, {}, None, None),
+    "map-int-string": (Map(INT, STRING), 70, {}, None, None),
+    "map-nested": (Map(STRING, Slice(FLOAT64)), 71, {}, None, None),
+    "struct-point": (_point, 73, {}, None, None),
+    "struct-zero": (_point, 73, {}, None, None),
+    "struct-all-scalars": (_all_scalars, 74, {}, None, None),
+    "struct-nested": (_inner_outer, 75, {}, None, None),
+    "struct-pointer-top": (lambda: Pointer(_point()), 73, {}, None, None),
+    "struct-recursive": (_node, 80, {}, None, None),
+    "time-utc": (TIME, 65, {}, None, [_T65]),
+    "time-zone": (TIME, 65, {}, None, [GoTime.from_unix_nano(rfc3339_to_ns("1969-07-21T01:47:40Z"),
+                                                             -330 * 60)]),
+    "gobencoder-opaque": (_holder, 86, {}, None, None),
+}
+
+
+def canonical_to_python(v, t):
+    """The fixed vectors' canonical JSON value as the Python value the encoder takes."""
+    if isinstance(t, Pointer):
+        return canonical_to_python(v, t.elem)
+    if isinstance(t, Struct):
+        return {name: canonical_to_python(v[name], ft) for name, ft in t.fields}
+    if isinstance(t, (Slice, Array)):
+        if t == Slice(UINT8):
+            return base64.b64decode(v["bytes"])
+        return [canonical_to_python(e, t.elem) for e in v]
+    if isinstance(t, Map):
+        return [(canonical_to_python(k, t.key), canonical_to_python(e, t.elem)) for k, e in v]
+    if t == TIME:  # the canonical form keeps the instant only: these vectors' times are UTC
+        return None if v["time"] == "0001-01-01T00:00:00Z" else GoTime.from_unix_nano(
+            rfc3339_to_ns(v["time"]))
+    if isinstance(t, Opaque):
+        return GoOpaque(t.name, base64.b64decode(v["opaque"]), t.kind)
+    if t == BYTES:
+        return base64.b64decode(v["bytes"])
+    if t in (COMPLEX64, COMPLEX128):
+        return complex(*v)
+    return v
+
+
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_fixed_vector_bytes(name):
+    vectors = {d["name"]: d for d in _lines(GOB_VECTORS / "fixed.jsonl")}
+    gotype, first_id, type_ids, registry, values = FIXED[name]
+    if callable(gotype):
+        gotype = gotype()
+    vec = vectors[name]
+    if values is None:
+        values = [canonical_to_python(v, gotype) for v in vec["values"]]
+    if isinstance(gotype, Map):  # Go sends a map in random order: any order may be the one
+        (pairs,) = values
+        candidates = [[list(p)] for p in itertools.permutations(pairs)]
+    else:
+        candidates = [values]
+    written = []
+    for values in candidates:
+        enc = Encoder(first_id=first_id, type_ids=type_ids, registry=registry)
+        written.append(b"".join(enc.encode(v, gotype) for v in values).hex())
+    assert vec["gob"] in written
+
+
+@pytest.mark.parametrize("name", ["iface-circle", "iface-square-ptr", "iface-nil", "iface-int"])
+def test_fixed_interface_vectors(name):
+    vec = {d["name"]: d for d in _lines(GOB_VECTORS / "fixed.jsonl")}[name]
+    holder, registry = _shapes()
+    (value,) = vec["values"]
+    shape = value["Shape"]
+    if shape is not None:
+        concrete = registry.get(shape["type"], INT)
+        shape = GoInterface(shape["type"], canonical_to_python(shape["value"], concrete))
+    circle_or_square = {"iface-circle": 84, "iface-square-ptr": 85}.get(name, 86)
+    enc = Encoder(first_id=83, registry=registry,
+                  type_ids={registry["main.Circle"]: 84, registry["main.Square"].elem: 85}
+                  if circle_or_square else None)
+    assert enc.encode({"Name": value["Name"], "Shape": shape}, holder).hex() == vec["gob"]
+
+
+def test_fixed_statmessage_vectors():
+    vectors = {d["name"]: d for d in _lines(GOB_VECTORS / "fixed.jsonl")}
+    sm = _stat_message()
+    seed = canonical_to_python(vectors["statmessage-seed"]["values"][0], sm)
+    seed["Stat"]["Time"] = _T65
+    second = canonical_to_python(vectors["statmessage-two-in-stream"]["values"][1], sm)
+    second["Stat"]["Time"] = None
+    for name, values in (("statmessage-seed", [seed]), ("statmessage-zero", [{}]),
+                         ("statmessage-two-in-stream", [seed, second])):
+        enc = Encoder(first_id=90, type_ids={TIME: 65})
+        assert b"".join(enc.encode(v, sm) for v in values).hex() == vectors[name]["gob"], name
+
+
+def test_fixed_mixed_stream_and_embedded():
+    vectors = {d["name"]: d for d in _lines(GOB_VECTORS / "fixed.jsonl")}
+    point = _point()
+    enc = Encoder(first_id=93, type_ids={point: 73})
+    out = (enc.encode({"X": 1, "Y": 1}, point) + enc.encode("between", STRING)
+           + enc.encode({"X": 2, "Y": 2}, point) + enc.encode([{"X": 3, "Y": 3}], Slice(point)))
+    assert out.hex() == vectors["mixed-stream"]["gob"]
+    embedded = Struct("Embedded", [("Point", point), ("Z", INT)])
+    enc = Encoder(first_id=82, type_ids={point: 73})
+    assert enc.encode({"Point": {"X": 1, "Y": 2}, "Z": 3}, embedded).hex() == \
+        vectors["struct-embedded"]["gob"]
