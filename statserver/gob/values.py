@@ -69,3 +69,18 @@ class GoOpaque(NamedTuple):
     type_name: str
     data: bytes
     kind: str = "gob"
+
+
+class FrozenStruct(dict):
+    """A struct (or map) decoded as a map key: a read-only, hashable dict."""
+
+    __slots__ = ()
+
+    def __hash__(self):
+        return hash(tuple(self.items()))
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a FrozenStruct map key is read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only
+    __ior__ = _read_only

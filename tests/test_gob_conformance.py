@@ -1,0 +1,124 @@
+"""Every vector in ``$GOB_VECTORS`` (default ``../shared/gob-vectors``) held to the contract
+of that directory's README: valid streams decode (generically) to exactly the canonical
+values; structural invalid ones raise GobError; the others raise GobError or return; none
+raises anything else or takes a second."""
+
+import base64
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from statserver.gob import FrozenStruct, GobError, GoInterface, GoOpaque, GoTime, decode_all
+from statserver.gob.decoder import clear_cache
+
+REPO = Path(__file__).resolve().parent.parent
+VECTORS = Path(os.environ.get("GOB_VECTORS", REPO.parent / "shared" / "gob-vectors"))
+
+
+def _load():
+    if not VECTORS.is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no vectors at {VECTORS}"))]
+    cases = []
+    for path in sorted(VECTORS.glob("*.jsonl")):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    case = json.loads(line)
+                    cases.append(pytest.param(case, id=f"{path.stem}:{case['name']}"))
+    return cases
+
+
+def _float_matches(got, exp):
+    if isinstance(exp, str):
+        return (
+            (exp == "NaN" and math.isnan(got))
+            or (exp == "+Inf" and got == math.inf)
+            or (exp == "-Inf" and got == -math.inf)
+        )
+    return isinstance(exp, (int, float)) and not isinstance(exp, bool) and got == exp
+
+
+def _b64(data):
+    return base64.b64encode(data).decode()
+
+
+def matches(got, exp):
+    """Whether a generically decoded value equals its canonical form (README table)."""
+    if got is None:
+        return exp is None
+    if isinstance(got, bool):
+        return isinstance(exp, bool) and got == exp
+    if isinstance(got, int):
+        return isinstance(exp, int) and not isinstance(exp, bool) and got == exp
+    if isinstance(got, float):
+        return _float_matches(got, exp)
+    if isinstance(got, complex):
+        return (
+            isinstance(exp, list)
+            and len(exp) == 2
+            and _float_matches(got.real, exp[0])
+            and _float_matches(got.imag, exp[1])
+        )
+    if isinstance(got, str):
+        return got == exp
+    if isinstance(got, bytes):
+        return exp == {"bytes": _b64(got)}
+    if isinstance(got, GoTime):
+        return exp == {"time": got.rfc3339()}
+    if isinstance(got, GoOpaque):
+        return exp == {"opaque": _b64(got.data)}
+    if isinstance(got, GoInterface):
+        return (
+            isinstance(exp, dict)
+            and set(exp) == {"type", "value"}
+            and exp["type"] == got.name
+            and matches(got.value, exp["value"])
+        )
+    if isinstance(got, (list, tuple)):
+        return isinstance(exp, list) and len(got) == len(exp) and all(map(matches, got, exp))
+    if isinstance(got, dict) and isinstance(exp, list) and not isinstance(got, FrozenStruct):
+        return _map_matches(got, exp)
+    if isinstance(got, dict):  # a struct
+        return isinstance(exp, dict) and set(got) == set(exp) and all(matches(got[k], exp[k]) for k in got)
+    return False
+
+
+def _map_matches(got, pairs):
+    if len(got) != len(pairs):
+        return False
+    left = list(pairs)
+    for k, v in got.items():
+        for i, pair in enumerate(left):
+            if matches(k, pair[0]) and matches(v, pair[1]):
+                del left[i]
+                break
+        else:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("case", _load())
+@pytest.mark.parametrize("cache", [True, False], ids=["warm", "cold"])
+def test_vector(case, cache):
+    data = bytes.fromhex(case["gob"])
+    if not cache:
+        clear_cache()
+    started = time.monotonic()
+    try:
+        values = decode_all(data)
+        error = None
+    except GobError as exc:
+        error = exc
+    assert time.monotonic() - started < 1.0
+    if case["kind"] == "valid":
+        assert error is None, f"valid stream rejected: {error}"
+        assert len(values) == len(case["values"])
+        for got, exp in zip(values, case["values"]):
+            assert matches(got, exp), f"decoded {got!r}, canonical {exp!r}"
+    elif case["structural"]:
+        assert error is not None, f"structurally invalid stream accepted: {values!r} (Go: {case['error']})"
+        assert "at byte" in str(error) or error.offset is None
