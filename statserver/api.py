@@ -1,0 +1,77 @@
+"""The aggregator's figures as JSON: ``GET /api/v1/revisions[/{namespace}/{name}]``.
+
+Mounted with ``root.putChild(b"api", ApiResource(aggregator))``. Every answer is a JSON
+object; errors are ``{"error": "..."}`` with a 404 (unknown path or revision) or a 405
+(a method other than GET or HEAD).
+"""
+
+import json
+from urllib.parse import unquote
+
+from twisted.web.resource import Resource
+
+from statserver.model import rfc3339_ns
+
+_PREFIX = [b"v1", b"revisions"]
+
+
+def revision_json(averages):
+    """One :class:`statserver.aggregate.RevisionAverages` as a JSON-ready dict."""
+    return {
+        "namespace": averages.namespace,
+        "name": averages.name,
+        "concurrency": {"stable": averages.stable_concurrency,
+                        "panic": averages.panic_concurrency},
+        "rps": {"stable": averages.stable_rps, "panic": averages.panic_rps},
+        "pods": averages.pods,
+        "last_stat_time": rfc3339_ns(averages.last_stat_time),
+    }
+
+
+class ApiResource(Resource):
+    """``/api``: ``v1/revisions`` lists every revision with its four averages, pods and
+    last stat time; ``v1/revisions/{namespace}/{name}`` gives one."""
+
+    isLeaf = True
+
+    def __init__(self, aggregator):
+        super().__init__()
+        self.aggregator = aggregator
+
+    def render(self, request):
+        if request.method not in (b"GET", b"HEAD"):
+            request.setHeader(b"allow", b"GET, HEAD")
+            return _error(request, 405, "method not allowed")
+        path = list(request.postpath)
+        if path and path[-1] == b"":
+            path.pop()  # a trailing slash
+        if path[:2] != _PREFIX or len(path) not in (2, 4):
+            return _error(request, 404, "not found; try /api/v1/revisions")
+        aggregator = self.aggregator
+        if len(path) == 2:
+            body = {
+                "stable_window_seconds": aggregator.stable_window // 1_000_000_000,
+                "panic_window_seconds": aggregator.panic_window // 1_000_000_000,
+                "aggregation": aggregator.aggregation,
+                "revisions": [revision_json(r) for r in aggregator.revisions()],
+            }
+            return _json(request, 200, body)
+        try:
+            namespace, name = (unquote(p.decode("utf-8"), errors="strict") for p in path[2:])
+        except UnicodeDecodeError:
+            return _error(request, 404, "no such revision")
+        averages = aggregator.revision(namespace, name)
+        if averages is None:
+            return _error(request, 404, f"no such revision: {namespace}/{name}")
+        return _json(request, 200, revision_json(averages))
+
+
+def _json(request, code, body):
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"application/json")
+    request.setHeader(b"cache-control", b"no-store")
+    return json.dumps(body, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _error(request, code, message):
+    return _json(request, code, {"error": message})
