@@ -99,6 +99,14 @@ class Options(usage.Options):
          "File naming the buckets this process owns, one a line; re-read on SIGHUP."],
         ["stats-log", None, None,
          "Write every stat received to this file, one JSON object per line ('-' for stdout)."],
+        ["stable-window", None, "60",
+         "Stable window of the per-revision averages, whole seconds from 6 to 3600."],
+        ["panic-window-percentage", None, "10",
+         "Panic window as a percentage (1 to 100) of the stable window."],
+        ["aggregation", None, "linear",
+         "Window averaging: linear or weighted-exponential (Knative's two algorithms)."],
+        ["max-revisions", None, "10000",
+         "Most revisions averaged at once; stats of further revisions are counted and refused."],
     ]
 
     def __init__(self):
@@ -128,6 +136,7 @@ class Options(usage.Options):
         _seconds(self, "ping-interval", zero_ok=False)
         _seconds(self, "shutdown-timeout", zero_ok=True)
         _check_endpoint(self["port"])
+        _check_aggregation_options(self)
         path = self["bucket-owners-file"]
         if path is not None:
             try:
@@ -145,6 +154,20 @@ class Options(usage.Options):
 
 def _why(error):
     return getattr(error, "strerror", None) or str(error)
+
+
+def _check_aggregation_options(options):
+    """Validate the windowed-aggregation options as Knative does (statserver.aggregate)."""
+    from statserver import aggregate
+
+    for name, check in (("stable-window", aggregate.check_stable_window),
+                        ("panic-window-percentage", aggregate.check_panic_window_percentage),
+                        ("aggregation", aggregate.check_aggregation),
+                        ("max-revisions", aggregate.check_max_revisions)):
+        try:
+            options[name] = check(options[name])
+        except ValueError as e:
+            raise usage.UsageError(f"invalid --{name}: {e}") from None
 
 
 def makeService(options, reactor=None):
@@ -175,6 +198,7 @@ def makeService(options, reactor=None):
     sinks = [Summary(registry=server.registry, reactor=reactor)]
     if options["stats-log"] is not None:
         sinks.append(StatsLog(options["stats-log"], reactor=reactor))
+    sinks.append(_aggregator(options, server, reactor))
     return StatserverService(
         server,
         sinks,
@@ -182,6 +206,24 @@ def makeService(options, reactor=None):
         bucket_owners=bucket_owners,
         reactor=reactor,
     )
+
+
+def _aggregator(options, server, reactor):
+    """The per-revision windowed averages: a sink, on /metrics and at /api."""
+    from statserver.aggregate import Aggregator
+    from statserver.aggregate_metrics import AggregateCollector
+    from statserver.api import ApiResource
+
+    aggregator = Aggregator(
+        reactor,
+        stable_window=options.get("stable-window", 60),
+        panic_window_percentage=options.get("panic-window-percentage", 10.0),
+        aggregation=options.get("aggregation", "linear"),
+        max_revisions=options.get("max-revisions", 10000),
+    )
+    server.registry.register(AggregateCollector(aggregator))
+    server.root.putChild(b"api", ApiResource(aggregator))
+    return aggregator
 
 
 class StatserverService(MultiService):
