@@ -224,11 +224,12 @@ class StatsServer(Service):
             fmt = "json" if not is_binary else ("protobuf" if payload[:1] == b"\n" else "gob")
             self._bad_frame(conn, fmt, f"decoder error {e!r}")
             return
+        # count first: a waiting consumer runs inside put()
         self._frames[fmt].inc()
+        self._received[fmt].inc(len(stats))
         put = self.stats.put
         for stat in stats:
             put(stat)
-        self._received[fmt].inc(len(stats))
         if not self.paused and len(self.stats.pending) >= self.queue_size:
             self._pause()
 
