@@ -1,0 +1,65 @@
+"""Every frame of ``$STAT_FRAMES``, sent over a real WebSocket, is delivered as its
+README says, in order, with the server's receive time."""
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+
+from tests.wsclient import bounded, connect, delivered, port_of, read_frames, start_server, take
+
+ERAS = {
+    "v02.jsonl": "gob",
+    "v06.jsonl": "gob",
+    "v07.jsonl": "gob",
+    "v08.jsonl": "gob",
+    "v10.jsonl": "gob",
+    "v12.jsonl": "gob",
+    "json.jsonl": "json",
+    "proto.jsonl": "protobuf",
+    "proto-ts.jsonl": "protobuf",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ERAS))
+@pytest_twisted.ensureDeferred
+async def test_frames_delivered_as_readme_says(name):
+    frames = read_frames(name)
+    want = [s for f in frames for s in f["stats"]]
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        before = reactor.seconds()
+        for f in frames:
+            client.send_frame(f["payload"], binary=f["opcode"] == "binary")
+        got = await take(server, len(want))
+        after = reactor.seconds()
+        assert [delivered(s) for s in got] == want
+        for s in got:
+            assert before * 1e9 - 1e6 <= s.received_at <= after * 1e9 + 1e6
+        fmt = ERAS[name]
+        assert server.metrics.frames.labels(fmt)._value.get() == len(frames)
+        assert server.metrics.stats_received.labels(fmt)._value.get() == len(want)
+        assert server.metrics.decode_errors.labels(fmt)._value.get() == 0
+        assert server.stats.pending == []
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_era_interleaved_on_one_connection():
+    frames = [f for name in sorted(ERAS) for f in read_frames(name)]
+    frames = frames[::2] + frames[1::2]
+    want = [s for f in frames for s in f["stats"]]
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        for f in frames:
+            client.send_frame(f["payload"], binary=f["opcode"] == "binary")
+        got = await take(server, len(want))
+        assert [delivered(s) for s in got] == want
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
