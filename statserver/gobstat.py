@@ -1,12 +1,73 @@
 """Knative's ``StatMessage`` over gob (v0.2–v0.15 senders), both ways."""
 
-from statserver.model import StatMessage  # noqa: F401
+from typing import NamedTuple
+
+from statserver.gob.decoder import decode
+from statserver.gob.values import GoTime
+from statserver.model import StatMessage
+
+# ---- decoding: one target that fits every gob era's StatMessage ----
+
+
+class _NamespacedName(NamedTuple):
+    Namespace: str = ""
+    Name: str = ""
+
+
+class _Stat(NamedTuple):
+    Time: GoTime | None = None  # time.Time (v0.10+) or *time.Time, named or not on the wire
+    PodName: str = ""
+    AverageConcurrentRequests: float = 0.0
+    AverageProxiedConcurrentRequests: float = 0.0
+    RequestCount: float = 0.0  # int32 before v0.7
+    ProxiedRequestCount: float = 0.0
+    ProcessUptime: float = 0.0
+
+
+class _StatMessage(NamedTuple):
+    Key: str | _NamespacedName = ""  # "ns/name" before v0.8
+    Stat: _Stat | None = None
+
+
+_NO_STAT = _Stat()
+_new_stat_message = tuple.__new__  # StatMessage's own __new__ costs a Python call
 
 
 def decode_stat_frame(payload, received_at=None):
     """Decode one WebSocket binary frame holding a fresh-encoder gob stream of a Knative
-    ``StatMessage`` of any gob era; return a ``StatMessage`` or raise ``GobError``."""
-    raise NotImplementedError
+    ``StatMessage`` of any gob era; return a ``StatMessage`` or raise ``GobError``.
+
+    ``timestamp`` is the sender's time (None when the frame has none or Go's zero time)
+    and ``timestamp_offset`` its zone offset (None for UTC)."""
+    key, stat = decode(payload, _StatMessage)
+    if key.__class__ is str:
+        namespace, _, name = key.partition("/")
+    else:
+        namespace, name = key
+    if stat is None:
+        stat = _NO_STAT
+    t = stat.Time
+    if t is None or t.is_zero():
+        timestamp = offset = None
+    else:
+        timestamp = t.seconds * 1_000_000_000 + t.nanos
+        offset = t.offset
+    return _new_stat_message(
+        StatMessage,
+        (
+            namespace,
+            name,
+            stat.PodName,
+            stat.AverageConcurrentRequests,
+            stat.AverageProxiedConcurrentRequests,
+            stat.RequestCount,
+            stat.ProxiedRequestCount,
+            stat.ProcessUptime,
+            timestamp,
+            received_at,
+            offset,
+        ),
+    )
 
 
 # ---- encoding: the Go types of each gob era, as the reference sender declares them ----

@@ -117,7 +117,7 @@ def test_vector(case, cache):
     if case["kind"] == "valid":
         assert error is None, f"valid stream rejected: {error}"
         assert len(values) == len(case["values"])
-        for got, exp in zip(values, case["values"]):
+        for got, exp in zip(values, case["values"], strict=True):
             assert matches(got, exp), f"decoded {got!r}, canonical {exp!r}"
     elif case["structural"]:
         assert error is not None, f"structurally invalid stream accepted: {values!r} (Go: {case['error']})"

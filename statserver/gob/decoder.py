@@ -18,7 +18,6 @@ from statserver.gob.values import FrozenStruct, GoInterface, GoOpaque, GoTime
 from statserver.gob.wiretypes import (
     ENCODER_KINDS,
     FIRST_USER_ID,
-    INTERFACE,
     PREDEFINED,
     _read_type_id,
     check_reachable,
@@ -196,19 +195,24 @@ def _single(pos):
     raise GobError("non-zero field delta before a singleton value", pos)
 
 
+_TIME_V1 = struct.Struct(">Bqih").unpack
+_TIME_V2 = struct.Struct(">BqihB").unpack
+
+
 def parse_time(data):
     """A Go ``time.Time`` from its ``MarshalBinary`` bytes (versions 1 and 2), or None."""
     n = len(data)
-    if not n or not ((data[0] == 1 and n == 15) or (data[0] == 2 and n == 16)):
+    if n == 15 and data[0] == 1:
+        _, sec, nsec, offset = _TIME_V1(data)
+        offset *= 60
+    elif n == 16 and data[0] == 2:
+        _, sec, nsec, offset, extra = _TIME_V2(data)
+        offset = offset * 60 + extra
+    else:
         return None
-    nsec = int.from_bytes(data[9:13], "big", signed=True)
     if not 0 <= nsec < 1_000_000_000:
         return None
-    offset = int.from_bytes(data[13:15], "big", signed=True) * 60
-    if n == 16:
-        offset += data[15]
-    sec = int.from_bytes(data[1:9], "big", signed=True) - _UNIX_FROM_GO
-    return GoTime(sec, nsec, None if offset == -60 else offset)
+    return GoTime(sec - _UNIX_FROM_GO, nsec, None if offset == -60 else offset)
 
 
 def _time(data, pos):
@@ -326,6 +330,7 @@ _HELPERS = {
     "_zero": _zero,
     "_iface": _iface,
     "_M": _MISSING,
+    "_PAD": (b"", b"") + tuple(bytes(8 - n) for n in range(1, 9)),
     "_tn": tuple.__new__,
 }
 
@@ -355,8 +360,9 @@ def _fits(spec, wt):
     return wt.kind in _FITS[spec.kind]
 
 
-def _uint(lines, ind, var):
-    lines.append(f"{ind}if pos >= end: _eof(pos)")
+def _uint(lines, ind, var, check=True):
+    if check:
+        lines.append(f"{ind}if pos >= end: _eof(pos)")
     lines.append(f"{ind}{var} = buf[pos]")
     lines.append(f"{ind}if {var} < 128: pos += 1")
     lines.append(f"{ind}else: {var}, pos = _ulong(buf, pos, end)")
@@ -421,7 +427,9 @@ class _Unit:
             tid, spec, name = self.todo.pop()
             self.made.append((tid, spec, name))
             self.gen(tid, spec, name)
-        code = compile("\n".join(self.lines) + "\n", "<gob decoder>", "exec")
+        source = "\n".join(self.lines) + "\n"
+        self.ns["__source__"] = source
+        code = compile(source, "<gob decoder>", "exec")
         exec(code, self.ns)
         for tid, spec, name in self.made:
             self.ctx.funcs[(tid, spec)] = self.ns[name]
@@ -444,8 +452,18 @@ class _Unit:
             _uint(L, ind, "x")
             L.append(f"{ind}{var} = {'float(x)' if sk == 'float' else 'x'}")
         elif kind == "float":
-            _uint(L, ind, "x")
-            L.append(f'{ind}{var} = _ud(x.to_bytes(8, "big"))[0]')
+            # The uint's big-endian bytes, zero-padded on the left, are the float's
+            # little-endian bytes (gob sends floats byte-reversed).
+            L.append(f"{ind}if pos >= end: _eof(pos)")
+            L.append(f"{ind}x = buf[pos]")
+            L.append(f"{ind}if x < 128:")
+            L.append(f'{ind}    {var} = _ud(x.to_bytes(8, "big"))[0]')
+            L.append(f"{ind}    pos += 1")
+            L.append(f"{ind}else:")
+            L.append(f"{ind}    x = pos + 257 - x")
+            L.append(f"{ind}    if x > end or x - pos > 9: _ulong(buf, pos, end)")
+            L.append(f"{ind}    {var} = _ud(_PAD[x - pos] + buf[pos + 1:x])[0]")
+            L.append(f"{ind}    pos = x")
         elif kind == "complex":
             _uint(L, ind, "x")
             _uint(L, ind, "y")
@@ -455,7 +473,8 @@ class _Unit:
             _uint(L, ind, "n")
             L.append(f"{ind}if n > end - pos: _toolong(q, n, end - pos)")
             if kind == "string":
-                L.append(f'{ind}{var} = str(buf[pos:pos + n], "utf-8", "surrogateescape")')
+                L.append(f"{ind}try: {var} = buf[pos:pos + n].decode()")
+                L.append(f'{ind}except UnicodeDecodeError: {var} = buf[pos:pos + n].decode("utf-8", "surrogateescape")')
             elif kind == "bytes":
                 L.append(f"{ind}{var} = buf[pos:pos + n]")
             elif sk == "time":
@@ -564,7 +583,7 @@ class _Unit:
         L.append("    fn = -1")
         L.append("    while pos < end:")
         L.append("        q = pos")
-        _uint(L, "        ", "x")
+        _uint(L, "        ", "x", check=False)
         L.append("        if not x: break")
         L.append("        fn += x")
         if slots:
@@ -688,8 +707,20 @@ def _decode(data, spec, lim, single, use_cache):
     s.end = pos
     first = pos == 0
     out = []
+    max_message = lim.max_message
     while True:
-        tid, pos = _type_sequence(s, pos, False, first)
+        # Fast path for the usual value message: a one-byte length, then a user type id
+        # in two bytes (0xff, id*2); anything else takes Go's general route.
+        if pos + 3 < n and data[pos + 2] & 1 == 0 and data[pos + 1] == 0xFF:
+            length = data[pos]
+            if 2 < length < 128 and length <= max_message and length < n - pos:
+                s.end = pos + 1 + length
+                tid = data[pos + 2] >> 1
+                pos += 3
+            else:
+                tid, pos = _type_sequence(s, pos, False, first)
+        else:
+            tid, pos = _type_sequence(s, pos, False, first)
         if tid is None:
             break
         first = True
