@@ -102,6 +102,9 @@ class StatsServerFactory(WebSocketServerFactory):
             maxMessagePayloadSize=max_message_size,
             # close with a code (1009 for an oversize message) instead of dropping TCP
             failByDrop=False,
+            # a text frame that is not UTF-8 is a bad frame (counted, connection kept, as
+            # with Knative's gorilla server), not a protocol error closing with 1007
+            utf8validateIncoming=False,
             autoPingInterval=ping_interval or 0,
             autoPingTimeout=2 * ping_interval if ping_interval else 0,
             openHandshakeTimeout=10,

@@ -1,0 +1,111 @@
+"""A consumer far slower than its senders: every stat arrives, in order per connection;
+the queue stays bounded because the server stops reading; paused connections survive
+the server's own keepalive pings."""
+
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+
+from statserver.formats import encode_protobuf
+from statserver.model import StatMessage
+from tests.wsclient import bounded, connect, port_of, start_server
+
+QUEUE_SIZE = 100
+CONNECTIONS = 3
+FRAMES = 600  # per connection
+PER_FRAME = 10
+READ_SIZE = 65536  # what one read of a Twisted TCP transport may hand autobahn
+
+
+def frame(conn, i):
+    return encode_protobuf(
+        [
+            StatMessage(f"ns-{conn}", f"rev-{i}-{j}", f"pod-{conn}", request_count=float(i))
+            for j in range(PER_FRAME)
+        ]
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_slow_consumer_gets_everything_with_a_bounded_queue():
+    # the server's pings time out after 1 s unanswered (autobahn's timers are batched
+    # in 0.2 s steps, so shorter ones are not reliable)
+    ping_interval = 0.5
+    server = await start_server(queue_size=QUEUE_SIZE, ping_interval=ping_interval)
+    try:
+        clients = [await connect(port_of(server)) for _ in range(CONNECTIONS)]
+        frame_size = len(frame(0, 0))
+        for c, client in enumerate(clients):
+            for i in range(FRAMES):
+                client.send_frame(frame(c, i))
+
+        total = CONNECTIONS * FRAMES * PER_FRAME
+        # What may arrive after a pause: what every connection had already read.
+        bound = QUEUE_SIZE + CONNECTIONS * (READ_SIZE // frame_size + 1) * PER_FRAME
+        assert bound < total / 2
+
+        got = {c: [] for c in range(CONNECTIONS)}
+        max_pending = 0
+        seen_paused = 0
+        for n in range(total):
+            max_pending = max(max_pending, len(server.stats.pending))
+            s = await bounded(server.stats.get())
+            got[int(s.namespace[3:])].append(s)
+            if n % 100 == 0:  # the consumer is slow: the senders get ahead
+                await deferLater(reactor, 0.01, lambda: None)
+                if server.paused:
+                    seen_paused += 1
+                    readers = reactor.getReaders()
+                    assert all(conn.transport not in readers for conn in server._connections)
+                    if seen_paused == 1:  # stay paused longer than the server's ping timeout
+                        await deferLater(reactor, 4 * ping_interval, lambda: None)
+
+        assert seen_paused >= 2
+        assert max_pending <= bound
+        for c in range(CONNECTIONS):
+            want = [(f"rev-{i}-{j}", float(i)) for i in range(FRAMES) for j in range(PER_FRAME)]
+            assert [(s.name, s.request_count) for s in got[c]] == want
+        assert server.metrics.backpressure_pauses._value.get() >= 2
+        assert not server.paused
+        assert server.metrics.paused._value.get() == 0
+        # nobody was dropped by our keepalive while paused
+        assert len(server._connections) == CONNECTIONS
+        assert not any(client.closed.called for client in clients)
+        readers = reactor.getReaders()
+        assert all(conn.transport in readers for conn in server._connections)
+        for client in clients:
+            client.sendClose()
+            await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_connection_opened_while_paused_is_paused_too():
+    server = await start_server(queue_size=5)
+    try:
+        first = await connect(port_of(server))
+        first.send_frame(frame(0, 0))  # 10 stats: over the queue size
+        await bounded(_until(lambda: server.paused))
+        second = await connect(port_of(server))
+        await bounded(_until(lambda: len(server._connections) == 2))
+        readers = reactor.getReaders()
+        assert all(conn.transport not in readers for conn in server._connections)
+        second.send_frame(frame(1, 0))
+        got = [await bounded(server.stats.get()) for _ in range(20)]
+        assert [s.namespace for s in got] == ["ns-0"] * 10 + ["ns-1"] * 10
+        for client in (first, second):
+            client.sendClose()
+            await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
+
+
+def _until(predicate, interval=0.01):
+    from twisted.internet.defer import Deferred
+
+    async def poll():
+        while not predicate():
+            await deferLater(reactor, interval, lambda: None)
+
+    return Deferred.fromCoroutine(poll())
