@@ -1,0 +1,163 @@
+"""Bad input never hurts anyone else: bad frames are counted and logged (rate limited)
+and the connection is kept; an oversize message closes that connection with 1009."""
+
+import socket
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.logger import globalLogPublisher
+
+from statserver.formats import encode_protobuf
+from statserver.model import StatMessage
+from tests.wsclient import TestClient, bounded, connect, http_get, port_of, start_server, take
+
+GOOD = encode_protobuf([StatMessage("ns", "after-the-bad-one", "pod", request_count=1.0)])
+
+
+def errors(server, fmt):
+    return server.metrics.decode_errors.labels(fmt)._value.get()
+
+
+@pytest.mark.parametrize(
+    "payload,binary,fmt",
+    [
+        (b"\x05\x01\x02\x03\x04\x05", True, "gob"),  # a gob message of garbage
+        (b"\xff", True, "gob"),  # a truncated gob length
+        (b"\x0a\x7f\x00", True, "protobuf"),  # truncated WireStatMessages
+        (b"\x0a\x02\x0a\xff", True, "protobuf"),
+        (b"hello", False, "json"),
+        (b"{}", False, "json"),
+        (b'{"Key": {"Namespace": 1}, "Stat": {}}', False, "json"),
+        (b"\xff\xfe not utf-8", False, "json"),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_bad_frame_is_counted_and_the_connection_kept(payload, binary, fmt):
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        client.send_frame(payload, binary=binary)
+        client.send_frame(GOOD)
+        [got] = await take(server, 1)
+        assert got.name == "after-the-bad-one"
+        assert errors(server, fmt) == 1
+        good_frames = 1 if fmt == "protobuf" else 0
+        assert server.metrics.frames.labels(fmt)._value.get() == 1 + good_frames
+        assert not client.closed.called
+        _, _, body = await http_get(port_of(server), b"/metrics")
+        assert f'statserver_decode_errors_total{{format="{fmt}"}} 1.0'.encode() in body
+        client.sendClose()
+        assert (await bounded(client.closed))[1] == 1000
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_frame_logs_are_rate_limited():
+    events = []
+
+    def observer(event):
+        if "Bad frame" in event.get("log_format", ""):
+            events.append(event)
+
+    globalLogPublisher.addObserver(observer)
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        for _ in range(200):
+            client.send_frame(b"garbage", binary=False)
+        client.send_frame(GOOD)
+        await take(server, 1)
+        assert errors(server, "json") == 200
+        assert 1 <= len(events) <= 10
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        globalLogPublisher.removeObserver(observer)
+        await bounded(server.stopService())
+
+
+@pytest.mark.parametrize("fragment", [None, 100])
+@pytest_twisted.ensureDeferred
+async def test_oversize_message_closes_with_1009(fragment):
+    server = await start_server(max_message_size=1000)
+    try:
+        bystander = await connect(port_of(server))
+        client = await connect(port_of(server))
+        client.sendMessage(b"\x0a" + b"x" * 2000, isBinary=True, fragmentSize=fragment)
+        was_clean, code, reason = await bounded(client.closed)
+        assert code == 1009
+        await bounded(_until(lambda: server.metrics.oversize_closes._value.get() == 1))
+        # the other connection carries on
+        bystander.send_frame(GOOD)
+        [got] = await take(server, 1)
+        assert got.name == "after-the-bad-one"
+        assert server.stats.pending == []
+        bystander.sendClose()
+        await bounded(bystander.closed)
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_at_the_limit_is_accepted():
+    limit = len(GOOD)
+    server = await start_server(max_message_size=limit)
+    try:
+        client = await connect(port_of(server))
+        client.send_frame(GOOD)
+        [got] = await take(server, 1)
+        assert got.name == "after-the-bad-one"
+        client.sendClose()
+        assert (await bounded(client.closed))[1] == 1000
+    finally:
+        await bounded(server.stopService())
+
+
+# ---- keepalive ----
+
+
+class _PingCounting(TestClient):
+    def __init__(self):
+        super().__init__()
+        self.pinged = Deferred()
+        self.ponged = Deferred()
+
+    def onPing(self, payload):
+        super().onPing(payload)
+        if not self.pinged.called:
+            self.pinged.callback(payload)
+
+    def onPong(self, payload):
+        if not self.ponged.called:
+            self.ponged.callback(payload)
+
+
+@pytest_twisted.ensureDeferred
+async def test_keepalive_tcp_option_pings_and_pongs():
+    server = await start_server(ping_interval=0.5)
+    try:
+        client = await connect(port_of(server), protocol=_PingCounting)
+        await bounded(_until(lambda: len(server._connections) == 1))
+        [conn] = server._connections
+        handle = conn.transport.getHandle()
+        assert handle.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
+        await bounded(client.pinged, 5)  # the server pings us
+        client.sendPing(b"knative")
+        assert await bounded(client.ponged, 5) == b"knative"  # and answers our pings
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
+
+
+def _until(predicate, interval=0.01):
+    from twisted.internet.task import deferLater
+
+    async def poll():
+        while not predicate():
+            await deferLater(reactor, interval, lambda: None)
+
+    return Deferred.fromCoroutine(poll())
