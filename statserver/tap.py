@@ -31,7 +31,9 @@ Knative Serving's autoscaler stats server. Knative activators (and old queue-pro
 WebSocket to it and push one stat per revision about once a second, in the format of their
 release (gob, JSON or protobuf); every stat received goes to the --stats-log file as one JSON
 object per line, and a summary line is logged every minute. /healthz and /metrics
-(Prometheus) are served on the same port.
+(Prometheus, with Knative's stable- and panic-window averages of every revision's
+concurrency and requests per second) are served on the same port, and the same averages as
+JSON at /api/v1/revisions.
 
 Signals: SIGTERM stops it the way Knative's server stops (close every WebSocket with 1012,
 deliver what is queued, exit 0); SIGHUP re-reads --bucket-owners-file and reopens the
@@ -275,6 +277,8 @@ class StatserverService(MultiService):
 
         raise_open_files_limit()
         super().startService()
+        if self._handle_signals:
+            self._reactor.callWhenRunning(self._install_signal_handlers)
         self._starting = True
         self.server.listening.addCallbacks(self._listening, self._listen_failed)
         self._starting = False
@@ -282,8 +286,6 @@ class StatserverService(MultiService):
             # twist starts the services before it runs the reactor, so a bind error is
             # known here: end the command now with one line on stderr and status 1.
             raise SystemExit(f"statserver: {self.listen_error}")
-        if self._handle_signals:
-            self._reactor.callWhenRunning(self._install_signal_handlers)
 
     def _listening(self, port):
         address = port.getHost()
@@ -295,7 +297,9 @@ class StatserverService(MultiService):
             host=getattr(address, "host", None),
             port=getattr(address, "port", None),
         )
-        self.notifier.ready(status=f"listening on {where}")
+        # Ready once the reactor runs with our signal handlers: systemd may send SIGTERM
+        # as soon as it hears READY=1.
+        self._reactor.callWhenRunning(self.notifier.ready, status=f"listening on {where}")
         return port
 
     def _listen_failed(self, failure):

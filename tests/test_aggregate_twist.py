@@ -1,0 +1,138 @@
+"""``twist statserver`` in a subprocess: stats sent over WebSocket appear as gauges on
+``/metrics`` and in ``/api/v1/revisions``, and a revision silent for two stable windows
+disappears from both."""
+
+import json
+import os
+import signal
+import sys
+import time
+
+import pytest_twisted
+from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import deferLater
+
+from statserver.formats import encode_protobuf
+from statserver.model import StatMessage
+from tests.wsclient import bounded, connect, http_get
+
+TWIST = os.path.join(os.path.dirname(sys.executable), "twist")
+STABLE_WINDOW = 6  # seconds; the shortest Knative allows
+
+
+class Twist(ProcessProtocol):
+    """Collects twist's JSON log events; ``port`` fires with the port it listens on,
+    ``ended`` with its exit status."""
+
+    def __init__(self):
+        self.port = Deferred()
+        self.ended = Deferred()
+        self.output = b""
+        self.events = []
+
+    def outReceived(self, data):
+        self.output += data
+        *lines, self.output = self.output.split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line.lstrip(b"\x1e"))  # twist writes JSON text sequences
+            except ValueError:
+                continue
+            self.events.append(event)
+            if event.get("log_namespace") == "statserver.tap" and "port" in event \
+                    and not self.port.called:
+                self.port.callback(event["port"])
+
+    def errReceived(self, data):
+        self.output += data
+
+    def processEnded(self, reason):
+        if not self.port.called:
+            self.port.errback(RuntimeError(f"twist ended before listening: {self.output!r}"))
+        self.ended.callback(reason.value.exitCode)
+
+
+def gauges(text, name):
+    return {tuple(sorted(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples if s.name == name}
+
+
+async def scrape(port):
+    code, _, body = await http_get(port, b"/metrics")
+    assert code == 200
+    return body.decode("utf-8")
+
+
+async def api(port, path=b""):
+    code, _, body = await http_get(port, b"/api/v1/revisions" + path)
+    return code, json.loads(body)
+
+
+async def until(condition, seconds):
+    """Poll the async ``condition`` every 0.2 s until it is true; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        await bounded(deferLater(reactor, 0.2, lambda: None))
+
+
+@pytest_twisted.ensureDeferred
+async def test_gauges_and_api_then_eviction():
+    twist = Twist()
+    process = reactor.spawnProcess(
+        twist, TWIST,
+        [TWIST, "statserver", "--port", "tcp:0:interface=127.0.0.1",
+         "--stable-window", str(STABLE_WINDOW), "--aggregation", "linear"],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        port = await bounded(twist.port, 30)
+        client = await connect(port)
+        client.send_frame(encode_protobuf([
+            StatMessage("ns-t", "rev-t", "activator-0", 3.5, 0.5, 7.0, 2.0),
+            StatMessage("ns-t", "rev-t", "activator-1", 1.0, 0.0, 1.0, 0.0),
+        ]))
+        sent = time.monotonic()
+        stable = (("name", "rev-t"), ("namespace", "ns-t"), ("window", "stable"))
+
+        async def on_metrics():
+            return gauges(await scrape(port), "statserver_revision_concurrency").get(stable)
+
+        # Within one bucket: (3.5 - 0.5) + 1 over the one bucket written.
+        assert await until(on_metrics, 1.0) == 4.0
+        text = await scrape(port)
+        assert gauges(text, "statserver_revision_rps")[stable] == 6.0
+        assert gauges(text, "statserver_revision_pods")[(("name", "rev-t"),
+                                                         ("namespace", "ns-t"))] == 2
+        code, body = await api(port, b"/ns-t/rev-t")
+        assert code == 200
+        assert body["concurrency"]["stable"] == 4.0 and body["pods"] == 2
+        code, body = await api(port)
+        assert body["stable_window_seconds"] == STABLE_WINDOW
+        assert body["panic_window_seconds"] == 1  # 10 % of 6 s, at least one bucket
+        assert [r["name"] for r in body["revisions"]] == ["rev-t"]
+
+        client.transport.loseConnection()
+        await bounded(client.closed)
+
+        # Silent for more than two windows: gone from both.
+        async def gone():
+            code, _ = await api(port, b"/ns-t/rev-t")
+            return code == 404
+
+        await until(gone, 2 * STABLE_WINDOW + 5)
+        assert time.monotonic() - sent >= 2 * STABLE_WINDOW - 0.5
+        assert stable not in gauges(await scrape(port), "statserver_revision_concurrency")
+        code, body = await api(port)
+        assert body["revisions"] == []
+    finally:
+        if twist.ended.called is False:
+            process.signalProcess(signal.SIGTERM)
+        status = await bounded(twist.ended, 15)
+    assert status == 0
