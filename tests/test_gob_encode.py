@@ -417,3 +417,53 @@ def test_fixed_mixed_stream_and_embedded():
     enc = Encoder(first_id=82, type_ids={point: 73})
     assert enc.encode({"Point": {"X": 1, "Y": 2}, "Z": 3}, embedded).hex() == \
         vectors["struct-embedded"]["gob"]
+
+
+# ---- streams Go 1.19 wrote for this test (one Go process, a fresh gob.Encoder per value) ----
+# type Leaf struct{ L []float64 }; type Pair struct{ A int; B interface{} }
+# type Box struct{ X string; V interface{}; Y int }
+# type TT struct{ P *time.Time; T time.Time; Q *time.Time }
+# type Many struct{ S []interface{}; M map[string]interface{} }
+# gob.RegisterName("main.Pair", Pair{}); gob.RegisterName("main.Leaf", &Leaf{})
+# t1 := time.Date(2019, 3, 14, 15, 9, 26, 535897932, time.FixedZone("A", -3662))
+# t2 := time.Date(2019, 3, 14, 15, 9, 26, 5, time.FixedZone("B", 20))
+GO_STREAMS = [
+    "23ff8103010103426f7801ff82000103010158010c0001015601100001015901040000002eff8201017801096d61696e2e50616972ff83030101045061697201ff84000102010141010400010142011000000050ff8426010201096d61696e2e4c656166ff85030101044c65616601ff8600010101014c01ff8800000017ff87020101095b5d666c6f6174363401ff8800010800000bff86070102fef83f400000010e00",
+    "10ff890501010454696d6501ff8a00000014ff8a0010020000000ed41c73f41ff1274cffc3fe",
+    "10ff890501010454696d6501ff8a00000014ff8a0010020000000ed41c659200000005000014",
+    "25ff8b03010102545401ff8c00010301015001ff8a0001015401ff8a0001015101ff8a0000000aff89050102ff8e00000027ff8c0110020000000ed41c6592000000050000140110020000000ed41c73f41ff1274cffc3fe00",
+    "20ff8f030101044d616e7901ff9000010201015301ff920001014d01ff940000001cff910201010e5b5d696e74657266616365207b7d01ff92000110000027ff93040101176d61705b737472696e675d696e74657266616365207b7d01ff9400010c011000002cff900103096d61696e2e50616972ff83030101045061697201ff84000102010141010400010142011000000029ff8403010400096d61696e2e4c656166ff85030101044c65616601ff8600010101014c01ff8800000017ff87020101095b5d666c6f6174363401ff88000108000024ff86010003696e74040200060101016b096d61696e2e4c656166ff86060101fef03f0000",
+    "0aff89050102ff8e00000014ff8a0010020000000ed41c73f41ff1274cffc3fe",
+]
+
+
+def test_one_go_process_streams():
+    """Nested interfaces whose types are defined inside the outer value, version-2 times
+    (offsets with seconds, negative too), and ``*time.Time`` next to ``time.Time``."""
+    from statserver.gob.encoder import TypeTable
+
+    leaf = Struct("Leaf", [("L", Slice(FLOAT64))])
+    pair = Struct("Pair", [("A", INT), ("B", INTERFACE)])
+    box = Struct("Box", [("X", STRING), ("V", INTERFACE), ("Y", INT)])
+    tt = Struct("TT", [("P", Pointer(TIME)), ("T", TIME), ("Q", Pointer(TIME))])
+    many = Struct("Many", [("S", Slice(INTERFACE)), ("M", Map(STRING, INTERFACE))])
+    registry = {"main.Pair": pair, "main.Leaf": Pointer(leaf)}
+    t1 = GoTime(1552576166 + 3662, 535897932, -3662)
+    t2 = GoTime(1552576166 - 20, 5, 20)
+    process = TypeTable()  # type ids are the process's, shared by its encoders
+
+    def stream(value, gotype):
+        return Encoder(table=process, registry=registry).encode(value, gotype).hex()
+
+    written = [
+        stream({"X": "x", "V": GoInterface("main.Pair", {
+            "A": 1, "B": GoInterface("main.Leaf", {"L": [1.5, 2.0]})}), "Y": 7}, box),
+        stream(t1, TIME),
+        stream(t2, TIME),
+        stream({"P": t2, "T": t1}, tt),
+        stream({"S": [GoInterface("main.Pair", {"A": 2}), GoInterface("main.Leaf", {}),
+                      GoInterface("int", 3)],
+                "M": {"k": GoInterface("main.Leaf", {"L": [1.0]})}}, many),
+        stream(t1, Pointer(TIME)),
+    ]
+    assert written == GO_STREAMS

@@ -180,6 +180,12 @@ class TypeTable:
             return g
         raise GobError(f"not a Go type: {rt!r}")
 
+    def wire_name(self, t):
+        """The name the wire description of ``t`` carries (Go names a type after where the
+        process first met it), or None if the process has not met ``t``."""
+        g = self._types.get(t if _is_external(t) else gt.base(t))
+        return None if g is None else g.name
+
     def info(self, t):
         """Go's ``getTypeInfo``: (id, gob type to describe on the wire or None) of ``t``."""
         ext = _is_external(t)
@@ -317,6 +323,11 @@ class Encoder:
         self._registry.update(registry or {})
         self._sent = {}
         self._w = []
+
+    @property
+    def table(self):
+        """The ``TypeTable`` of the Go process this stream pretends to come from."""
+        return self._table
 
     def register(self, name, gotype):
         """Name a concrete type for interface values (Go's ``gob.RegisterName``)."""
