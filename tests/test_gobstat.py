@@ -1,0 +1,62 @@
+"""Every frame of every gob-era file in ``$STAT_FRAMES`` (default ``../shared/stat-frames``)
+decodes to exactly the stats its README says."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from gobwire import fields, s, struct_type, value
+
+from statserver.gob import GobError
+from statserver.gobstat import decode_stat_frame
+
+REPO = Path(__file__).resolve().parent.parent
+FRAMES = Path(os.environ.get("STAT_FRAMES", REPO.parent / "shared" / "stat-frames"))
+GOB_ERAS = ("v02", "v06", "v07", "v08", "v10", "v12")
+
+
+def _frames():
+    cases = []
+    for era in GOB_ERAS:
+        path = FRAMES / f"{era}.jsonl"
+        if not path.exists():
+            continue
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f):
+                if line.strip():
+                    cases.append(pytest.param(json.loads(line), id=f"{era}:{n}"))
+    return cases or [pytest.param(None, marks=pytest.mark.skip(reason=f"no frames at {FRAMES}"))]
+
+
+@pytest.mark.parametrize("frame", _frames())
+def test_frame_decodes_to_its_stats(frame):
+    assert frame["opcode"] == "binary"
+    (expected,) = frame["stats"]
+    message = decode_stat_frame(bytes.fromhex(frame["frame"]), received_at=123)
+    got = message.to_dict()
+    assert got.pop("received_at") == "1970-01-01T00:00:00.000000123Z"
+    assert got == {"timestamp": None, **expected}
+    assert all(isinstance(got[k], float) for k in got if k.startswith(("average", "request", "proxied", "process")))
+
+
+def test_v10_frame_keeps_the_senders_zone_offset():
+    path = FRAMES / "v10.jsonl"
+    if not path.exists():
+        pytest.skip(f"no frames at {FRAMES}")
+    frame = json.loads(path.read_text().splitlines()[0])
+    message = decode_stat_frame(bytes.fromhex(frame["frame"]))
+    assert message.timestamp_offset == 3600  # the sender's CET; timestamp itself is UTC
+    assert message.received_at is None
+
+
+def test_key_without_a_slash_and_a_frame_without_stat():
+    stream = struct_type(65, "M", [("Key", 6)]) + value(65, fields((0, s("just-a-name"))))
+    message = decode_stat_frame(stream)
+    assert (message.namespace, message.name, message.timestamp) == ("just-a-name", "", None)
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x00", b"\x03\x0c\x00\x00", b"{\"Key\": 1}"])
+def test_garbage_is_a_gob_error(payload):
+    with pytest.raises(GobError):
+        decode_stat_frame(payload)
