@@ -105,16 +105,18 @@ def main(argv=None):
     batch = [stat(i) for i in range(100)]
     cases.append(("protobuf, 100 a frame", [(formats.encode_protobuf(batch), True)]))
     print(f"{machine()}; median of {args.repeat} runs")
+    failed = 0
     for label, frames in cases:
         try:
             formats.decode_frame(*frames[0])
         except Exception as e:
             print(f"  {label:<24} cannot decode: {e}", flush=True)
+            failed += 1
             continue
         stats_per_frame = sum(len(formats.decode_frame(*f)[1]) for f in frames) / len(frames)
         us = per_frame_us(frames, args.seconds, args.repeat)
         print(f"  {label:<24} {us:8.2f} µs/frame  {us / stats_per_frame:7.2f} µs/stat", flush=True)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -49,10 +49,11 @@ def cpu_seconds(pid):
 def machine():
     model = platform.processor() or "unknown CPU"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return f"{os.cpu_count()}-core {platform.machine()} {model}, Python {platform.python_version()}"
@@ -104,9 +105,11 @@ class Server:
                 self.proc.wait()
 
 
-def our_server(port, extra):
+def our_server(port, extra, profile=None):
     argv = [sys.executable, "-m", "twisted", "statserver",
             "--port", f"tcp:{port}:interface=127.0.0.1", *extra]
+    if profile:
+        argv[1:1] = ["-m", "cProfile", "-o", profile]
     return Server("statserver", argv, port)
 
 
@@ -190,6 +193,8 @@ def main(argv=None):
     p.add_argument("--load-processes", type=int, default=1)
     p.add_argument("--server-arg", action="append", default=[],
                    help="an extra argument for twist statserver (repeatable)")
+    p.add_argument("--profile", metavar="FILE",
+                   help="run our server under cProfile, save to FILE, print the top entries")
     args = p.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
     per_conn = args.stats or (500 if args.quick else 25_000)
@@ -203,7 +208,7 @@ def main(argv=None):
 
     print(f"machine: {machine()}", flush=True)
     port = free_port()
-    ours = our_server(port, args.server_arg)
+    ours = our_server(port, args.server_arg, args.profile)
     try:
         ours.wait_ready()
         if not args.against_go:
@@ -250,6 +255,11 @@ def main(argv=None):
         return 0
     finally:
         ours.stop()
+        if args.profile and os.path.exists(args.profile):
+            import pstats
+
+            print(f"\nour server's profile ({args.profile}), by own time:")
+            pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

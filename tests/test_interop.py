@@ -1,0 +1,115 @@
+"""Go's own senders against our server: the ``activator`` peer of ``../shared/peer``
+(gorilla/websocket, Go's encoding/gob, every Knative era) sends, our StatsServer
+delivers exactly what it sent.
+
+Skipped unless ``$STATSERVER_PEER_BIN`` names a directory with the built peers
+(``sh ../shared/peer/build.sh DIR``); the ``interop`` tox env sets it.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from twisted.internet import endpoints, reactor
+from twisted.internet.utils import getProcessOutputAndValue
+
+PEER_BIN = os.environ.get("STATSERVER_PEER_BIN")
+ACTIVATOR = Path(PEER_BIN or "/nonexistent") / "activator"
+
+pytestmark = pytest.mark.skipif(
+    not ACTIVATOR.is_file(), reason="set STATSERVER_PEER_BIN to a dir with the built Go peers")
+
+TIMEOUT = 30
+ERAS = ["v02", "v06", "v07", "v08", "v10", "v12", "json", "proto", "proto-ts"]
+
+
+def wait(d, seconds=TIMEOUT):
+    return d.addTimeout(seconds, reactor)
+
+
+async def start_server():
+    from statserver.server import StatsServer
+
+    server = StatsServer(endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
+                         reactor=reactor, shutdown_timeout=2.0)
+    server.startService()
+    port = await wait(server.listening)
+    return server, f"ws://127.0.0.1:{port.getHost().port}/"
+
+
+async def activator(*args):
+    out, err, code = await wait(getProcessOutputAndValue(
+        str(ACTIVATOR), list(args), env=os.environ, reactor=reactor))
+    return code, out.decode(), err.decode()
+
+
+def as_sent(stat):
+    """A delivered stat in the activator's ``-sent`` form."""
+    d = {
+        "namespace": stat.namespace,
+        "name": stat.name,
+        "pod_name": stat.pod_name,
+        "average_concurrent_requests": stat.average_concurrent_requests,
+        "average_proxied_concurrent_requests": stat.average_proxied_concurrent_requests,
+        "request_count": stat.request_count,
+        "proxied_request_count": stat.proxied_request_count,
+        "process_uptime": stat.process_uptime,
+    }
+    if stat.timestamp is not None:
+        d["timestamp"] = stat.to_dict()["timestamp"]
+    return d
+
+
+def key(d):
+    """Comparable form: Go writes 0 for a float64 zero, we hold 0.0."""
+    return json.dumps({k: float(v) if isinstance(v, int) else v for k, v in d.items()},
+                      sort_keys=True)
+
+
+@pytest.mark.parametrize("era", ERAS)
+@pytest_twisted.ensureDeferred
+async def test_go_activator_every_era_is_delivered_exactly(era, tmp_path):
+    server, url = await start_server()
+    sent_path = tmp_path / "sent.jsonl"
+    try:
+        code, out, err = await activator("-url", url, "-era", era, "-conns", "3", "-n", "40",
+                                         "-batch", "10", "-sent", str(sent_path))
+        assert code == 0, out + err
+        sent = [json.loads(line) for line in sent_path.read_text().splitlines()]
+        assert len(sent) == 120
+        got = [as_sent(await wait(server.stats.get(), 10)) for _ in sent]
+        assert sorted(map(key, got)) == sorted(map(key, sent))
+        assert not server.stats.pending
+    finally:
+        await wait(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_go_activator_pings_are_answered():
+    server, url = await start_server()
+    try:
+        code, out, err = await activator("-url", url, "-era", "proto", "-n", "10",
+                                         "-batch", "10", "-ping", "200ms")
+        assert code == 0, out + err  # it fails with "no pong received" otherwise
+        for _ in range(10):
+            await wait(server.stats.get())
+    finally:
+        await wait(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_go_activator_sees_1012_when_the_server_stops():
+    server, url = await start_server()
+    try:
+        run = getProcessOutputAndValue(
+            str(ACTIVATOR), ["-url", url, "-era", "json", "-n", "5", "-wait-close", "10s"],
+            env=os.environ, reactor=reactor)
+        for _ in range(5):
+            await wait(server.stats.get())
+    finally:
+        await wait(server.stopService())
+    out, err, code = await wait(run)
+    assert code == 0, out + err
+    assert b"close 1012" in out
