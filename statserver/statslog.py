@@ -42,8 +42,10 @@ class StatsLog:
 
     def _write(self, text):
         if self.path == "-":
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            # The process's own stdout: twist points sys.stdout at the log.
+            stdout = sys.__stdout__ or sys.stdout
+            stdout.write(text)
+            stdout.flush()
             return
         if self._file is None:
             self._file = self._open()

@@ -1,5 +1,6 @@
 """The --stats-log sink: one JSON object per stat per line, flushed every second."""
 
+import io
 import json
 
 from twisted.internet.task import Clock
@@ -70,12 +71,14 @@ def test_a_full_buffer_is_written_at_once(tmp_path):
     log.close()
 
 
-def test_stdout(capsys):
+def test_stdout_is_the_process_stdout(capfd, monkeypatch):
+    # twist points sys.stdout at its log; "-" still means the real standard output.
+    monkeypatch.setattr("sys.stdout", io.StringIO())
     log = StatsLog("-", reactor=Clock())
     log.start()
     log.record(stat(1))
     log.close()
-    assert capsys.readouterr().out == stat(1).to_json() + "\n"
+    assert capfd.readouterr().out == stat(1).to_json() + "\n"
 
 
 def test_reopen_after_rotation(tmp_path):
