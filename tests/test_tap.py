@@ -129,12 +129,14 @@ def test_make_service_builds_the_tree(tmp_path):
     assert server.bucket_owners.owns_host("autoscaler-bucket-01-of-02.knative-serving")
     assert not server.bucket_owners.owns_host("autoscaler-bucket-02-of-02.knative-serving")
     assert service.consumer.queue is server.stats
-    assert [type(s) for s in service.sinks] == [Summary, StatsLog]
+    kinds = [type(s) for s in service.sinks]
+    assert kinds.count(Summary) == 1 and kinds.count(StatsLog) == 1
 
 
 def test_no_stats_log_no_bucket_owners():
     service = makeService(parse("--port", "tcp:0:interface=127.0.0.1"), reactor=reactor)
-    assert [type(s) for s in service.sinks] == [Summary]
+    kinds = [type(s) for s in service.sinks]
+    assert Summary in kinds and StatsLog not in kinds
     assert service.server.bucket_owners is None
 
 
