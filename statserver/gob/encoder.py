@@ -276,6 +276,8 @@ class _State:
 
 
 def _get_field(value, name):
+    if type(value) is dict:  # the common case, before the slower ABC check
+        return value.get(name)
     if value is None:
         return None
     if isinstance(value, Mapping):
