@@ -86,8 +86,24 @@ class Server:
                 time.sleep(0.1)
         self.fail(f"{self.name} did not serve {self.metrics_url} within {timeout}s")
 
+    @property
+    def pid(self):
+        """The server's own pid (under py-spy, py-spy's child)."""
+        if not getattr(self, "sampled", False):
+            return self.proc.pid
+        for _ in range(100):
+            try:
+                with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                    kids = f.read().split()
+                if kids:
+                    return int(kids[0])
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return self.proc.pid
+
     def cpu(self):
-        return cpu_seconds(self.proc.pid)
+        return cpu_seconds(self.pid)
 
     def fail(self, why):
         self.stop()
@@ -97,6 +113,12 @@ class Server:
 
     def stop(self):
         if self.proc.poll() is None:
+            if getattr(self, "sampled", False):
+                os.kill(self.pid, 15)  # py-spy writes its samples once the server exits
+                try:
+                    self.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    pass
             self.proc.terminate()
             try:
                 self.proc.wait(10)
@@ -105,12 +127,50 @@ class Server:
                 self.proc.wait()
 
 
-def our_server(port, extra, profile=None):
+def our_server(port, extra, profile=None, py_spy=None):
     argv = [sys.executable, "-m", "twisted", "statserver",
             "--port", f"tcp:{port}:interface=127.0.0.1", *extra]
     if profile:
         argv[1:1] = ["-m", "cProfile", "-o", profile]
-    return Server("statserver", argv, port)
+    if py_spy:
+        spy = shutil.which("py-spy") or sys.exit("ingest: --py-spy needs py-spy on PATH")
+        argv[:0] = [spy, "record", "--format", "raw", "--rate", "250", "-o", py_spy, "--"]
+    server = Server("statserver", argv, port)
+    server.sampled = bool(py_spy)
+    return server
+
+
+# Where a sample's time goes: the innermost frame that matches decides.
+LAYERS = [
+    ("decoding", ("statserver/gob/", "statserver/gobstat.py", "statserver/formats.py",
+                  "google/protobuf/", "<gob decoder>", "json/")),
+    ("metrics", ("prometheus_client/", "statserver/metrics.py")),
+    ("sinks (aggregator, summary)", ("statserver/aggregate.py", "statserver/bucketing.py",
+                                     "statserver/summary.py", "statserver/statslog.py")),
+    ("queueing (DeferredQueue, consumer)", ("twisted/internet/defer.py",
+                                            "statserver/consumer.py")),
+    ("server glue (statserver/server.py)", ("statserver/server.py",
+                                            "statserver/websocket.py")),
+    ("WebSocket framing (autobahn)", ("autobahn/", "txaio/")),
+    ("reactor and socket I/O", ("twisted/",)),
+]
+
+
+def layers(raw_path):
+    """Shares of samples by layer, from py-spy's raw (collapsed) output."""
+    totals = {}
+    for line in open(raw_path):
+        stack, _, count = line.rstrip().rpartition(" ")
+        frames = stack.split(";")
+        layer = "other"
+        for frame in reversed(frames):
+            hit = next((name for name, paths in LAYERS if any(p in frame for p in paths)), None)
+            if hit:
+                layer = hit
+                break
+        totals[layer] = totals.get(layer, 0) + int(count)
+    n = sum(totals.values()) or 1
+    return sorted(((c / n, name) for name, c in totals.items()), reverse=True)
 
 
 def go_server(peer_bin, port, fmt):
@@ -195,6 +255,8 @@ def main(argv=None):
                    help="an extra argument for twist statserver (repeatable)")
     p.add_argument("--profile", metavar="FILE",
                    help="run our server under cProfile, save to FILE, print the top entries")
+    p.add_argument("--py-spy", metavar="FILE",
+                   help="sample our server with py-spy (raw stacks to FILE), print time by layer")
     args = p.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
     per_conn = args.stats or (500 if args.quick else 25_000)
@@ -208,7 +270,7 @@ def main(argv=None):
 
     print(f"machine: {machine()}", flush=True)
     port = free_port()
-    ours = our_server(port, args.server_arg, args.profile)
+    ours = our_server(port, args.server_arg, args.profile, args.py_spy)
     try:
         ours.wait_ready()
         if not args.against_go:
@@ -260,6 +322,10 @@ def main(argv=None):
 
             print(f"\nour server's profile ({args.profile}), by own time:")
             pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
+        if args.py_spy and os.path.exists(args.py_spy):
+            print(f"\nour server's time by layer (py-spy samples in {args.py_spy}):")
+            for share, name in layers(args.py_spy):
+                print(f"  {share:6.1%}  {name}")
 
 
 if __name__ == "__main__":
