@@ -325,6 +325,7 @@ class Encoder:
         self._registry.update(registry or {})
         self._sent = {}
         self._w = []
+        self._plans = {}  # struct type -> [(field number, name, field writer)]
 
     @property
     def table(self):
@@ -419,10 +420,87 @@ class Encoder:
             self._op(t, _State(b, 0, True), 0, value)
 
     def _encode_struct(self, b, t, value):
-        state = _State(b)
-        for i, (name, ftype) in enumerate(t.fields):
-            self._op(ftype, state, i, _get_field(value, name))
+        plan = self._plans.get(t)
+        if plan is None:
+            plan = self._plans[t] = [(i, name, self._field_writer(ftype))
+                                     for i, (name, ftype) in enumerate(t.fields)]
+        last = -1
+        if type(value) is dict:
+            get = value.get
+            for i, name, write in plan:
+                if write(b, get(name), i - last):
+                    last = i
+        else:
+            for i, name, write in plan:
+                if write(b, _get_field(value, name), i - last):
+                    last = i
         b.append(0)
+
+    def _field_writer(self, t):
+        """A function ``write(b, value, delta) -> bool`` for a struct field of type ``t``:
+        it writes the field delta and the value unless the value is zero (then it writes
+        nothing and returns False). Scalars, times and structs get their own fast writers;
+        other kinds go through ``_op``."""
+        if isinstance(t, gt.Pointer) and not _is_external(t):
+            inner = self._field_writer(gt.base(t))
+            return lambda b, v, d: v is not None and inner(b, v, d)
+        kind = t.wire_id if isinstance(t, gt.Scalar) else None
+        if kind in (gt.STRING_ID, gt.BYTES_ID):
+            def write(b, v, d):
+                if v is None:
+                    return False
+                if type(v) is str:
+                    v = v.encode("utf-8", "surrogateescape")
+                elif not isinstance(v, (bytes, bytearray, memoryview)):
+                    raise GobError(f"{t.name} needs str or bytes, not {type(v).__name__}")
+                if not len(v):
+                    return False
+                put_uint(b, d)
+                put_uint(b, len(v))
+                b += v
+                return True
+        elif kind == gt.FLOAT_ID and t.bits == 64:
+            def write(b, v, d):
+                if not v:  # None, 0.0 and -0.0 (Go's f != 0); NaN is sent
+                    return False
+                put_uint(b, d)
+                put_uint(b, float_bits(float(v)))
+                return True
+        elif kind in (gt.INT_ID, gt.UINT_ID):
+            signed = kind == gt.INT_ID
+
+            def write(b, v, d):
+                if v is None:
+                    return False
+                v = _int_value(t, v)
+                if not v:
+                    return False
+                put_uint(b, d)
+                if signed:
+                    put_int(b, v)
+                else:
+                    put_uint(b, v)
+                return True
+        elif isinstance(t, gt.Struct):
+            def write(b, v, d):
+                put_uint(b, d)  # a struct field is sent even when zero, as Go does
+                self._encode_struct(b, t, v)
+                return True
+        elif t == gt.TIME:
+            def write(b, v, d):
+                if v is None or (type(v) is GoTime and v.offset is None and v.is_zero()):
+                    return False
+                data = _opaque_bytes(t, v)
+                put_uint(b, d)
+                put_uint(b, len(data))
+                b += data
+                return True
+        else:
+            def write(b, v, d):
+                state = _State(b, -d)
+                self._op(t, state, 0, v)
+                return state.fieldnum == 0
+        return write
 
     def _encode_array(self, b, elem, values):
         state = _State(b, -1, True)
