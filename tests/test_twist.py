@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -133,25 +134,28 @@ async def connect(port, host="127.0.0.1"):
     return client
 
 
-async def start_twist(tmp_path, *args):
-    """``twist statserver ARGS`` with a notify socket; returns (process protocol, port,
-    notifications) once it has said where it listens."""
+async def start_twist(tmp_path, *args, port="tcp:0:interface=127.0.0.1", launcher=()):
+    """``twist statserver --port PORT ARGS`` (run by ``launcher`` if given) with a notify
+    socket; returns (process protocol, notifications)."""
     notifications = Notifications()
     listener = reactor.listenUNIXDatagram(str(tmp_path / "notify"), notifications)
-    env = dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify"), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify"))
     proto = Twist()
-    argv = twist("statserver", "--port", "tcp:0:interface=127.0.0.1", *args)
+    argv = [*launcher, *twist("statserver", "--port", port, *args)]
     process = reactor.spawnProcess(proto, argv[0], argv, env=env)
     proto.process = process
     proto.cleanup = listener.stopListening
+    return proto, notifications
+
+
+async def port_of(proto):
+    """The port the server says it listens on."""
     try:
-        line = await proto.stdout.first(
-            is_json_with("port", log_namespace="statserver.tap")
-        )
+        line = await proto.stdout.first(is_json_with("port", log_namespace="statserver.tap"))
     except Exception:
         _kill(proto)
         raise
-    return proto, json_lines([line], "port")[0]["port"], notifications
+    return json_lines([line], "port")[0]["port"]
 
 
 def _kill(proto):
@@ -163,7 +167,8 @@ def _kill(proto):
 
 @pytest_twisted.ensureDeferred
 async def test_receives_a_stat_prints_it_and_stops_on_sigterm(tmp_path):
-    proto, port, notifications = await start_twist(tmp_path, "--stats-log", "-")
+    proto, notifications = await start_twist(tmp_path, "--stats-log", "-")
+    port = await port_of(proto)
     try:
         assert await notifications.messages.first(lambda m: m.startswith("READY=1"))
         client = await connect(port)
@@ -207,9 +212,10 @@ async def test_sighup_rereads_the_bucket_owners_file(tmp_path):
     owners = tmp_path / "owners"
     owners.write_text("autoscaler-bucket-00-of-02\n")
     bucket_01 = "autoscaler-bucket-01-of-02.knative-serving.svc.cluster.local"
-    proto, port, _ = await start_twist(
+    proto, _ = await start_twist(
         tmp_path, "--bucket-owners-file", str(owners), "--stats-log", str(tmp_path / "s.log")
     )
+    port = await port_of(proto)
     try:
         with pytest.raises(ConnectionError):
             await connect(port, host=bucket_01)  # not ours
@@ -220,6 +226,44 @@ async def test_sighup_rereads_the_bucket_owners_file(tmp_path):
         client.sendClose()
         await bounded(client.closed)
         proto.process.signalProcess("TERM")
+        ended = await bounded(proto.ended)
+    except BaseException:
+        _kill(proto)
+        raise
+    finally:
+        await proto.cleanup()
+    assert ended.exitCode == 0
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-socket-activate") is None, reason="needs systemd-socket-activate"
+)
+@pytest_twisted.ensureDeferred
+async def test_socket_activation(tmp_path):
+    # systemd-socket-activate listens and execs twist with the socket as fd 3, named as a
+    # socket unit's FileDescriptorName (by default the unit's name) would name it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    launcher = [shutil.which("systemd-socket-activate"), f"--listen=127.0.0.1:{free}",
+                "--fdname=statserver.socket"]
+    for name in ("PATH", "PYTHONPATH", "NOTIFY_SOCKET", "VIRTUAL_ENV"):
+        launcher.append(f"--setenv={name}")
+    proto, notifications = await start_twist(
+        tmp_path, "--stats-log", "-", port="systemd:domain=INET:name=statserver.socket",
+        launcher=launcher,
+    )  # fmt: skip
+    try:
+        await proto.stderr.first(lambda line: line.startswith("Listening on"))
+        # Like a socket unit, it starts the server on the first connection.
+        client = await connect(free)
+        assert await port_of(proto) == free
+        assert await notifications.messages.first(lambda m: m.startswith("READY=1"))
+        client.sendMessage(JSON_FRAME.encode(), isBinary=False)
+        line = await proto.stdout.first(is_json_with("namespace"))
+        assert json.loads(line)["name"] == "rev-1"
+        proto.process.signalProcess("TERM")
+        assert await bounded(client.closed) == 1012
         ended = await bounded(proto.ended)
     except BaseException:
         _kill(proto)
