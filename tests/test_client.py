@@ -235,3 +235,47 @@ async def test_close_1012_means_reconnect_at_once():
     finally:
         await wait(client.stopService())
         await server.stop()
+
+
+class _DeafProtocol(_BareServerProtocol):
+    """Reads nothing once open, until told to."""
+
+    def onOpen(self):
+        self.transport.pauseProducing()
+        super().onOpen()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_server_that_does_not_read_makes_sends_wait_then_fail():
+    from statserver.client import SendBufferFull
+
+    server = await BareServer().start()
+    server.factory.protocol = _DeafProtocol
+    client = StatsClient(server.url, reactor=reactor, max_buffer=256 * 1024)
+    opened = server.next_open()
+    client.startService()
+    try:
+        peer = await opened
+        await wait(client.when_connected())
+        batch = stats(100)
+        waiting = []
+        # The kernel's buffers fill first, then Twisted's; then sends wait, then fail.
+        for _ in range(5000):
+            d = client.send(batch, format="json")
+            if d.called:
+                try:
+                    await d
+                except SendBufferFull:
+                    break
+                continue
+            waiting.append(d)
+        else:
+            pytest.fail("5000 sends to a server that reads nothing never failed")
+        assert waiting, "no send waited for the buffer to drain before the limit"
+        assert not any(d.called for d in waiting)
+        peer.transport.resumeProducing()  # the server reads again: the waiting sends fire
+        for d in waiting:
+            assert await wait(d) == 100
+    finally:
+        await wait(client.stopService())
+        await server.stop()
