@@ -27,7 +27,10 @@ class StatsServerProtocol(WebSocketServerProtocol):
             pass
 
     def onOpen(self):
-        self.factory.stats_server._connection_opened(self)
+        try:
+            self.factory.stats_server._connection_opened(self)
+        except Exception:
+            self._log.failure("Unexpected error opening {peer}", peer=self.peer)
 
     def onMessage(self, payload, isBinary):
         try:
@@ -105,8 +108,10 @@ class StatsServerFactory(WebSocketServerFactory):
             # a text frame that is not UTF-8 is a bad frame (counted, connection kept, as
             # with Knative's gorilla server), not a protocol error closing with 1007
             utf8validateIncoming=False,
+            # autobahn's timers (txaio's batched timer) round each deadline down to a
+            # whole second, so they fire up to 1 s early: hence the extra second
             autoPingInterval=ping_interval or 0,
-            autoPingTimeout=2 * ping_interval if ping_interval else 0,
+            autoPingTimeout=2 * ping_interval + 1 if ping_interval else 0,
             openHandshakeTimeout=10,
-            closeHandshakeTimeout=2,
+            closeHandshakeTimeout=3,
         )

@@ -28,9 +28,9 @@ def frame(conn, i):
 
 @pytest_twisted.ensureDeferred
 async def test_slow_consumer_gets_everything_with_a_bounded_queue():
-    # the server's pings time out after 1 s unanswered (autobahn's timers are batched
-    # in 0.2 s steps, so shorter ones are not reliable)
+    # the server's pings time out after 2 × 0.5 + 1 = 2 s unanswered
     ping_interval = 0.5
+    ping_timeout = 2 * ping_interval + 1
     server = await start_server(queue_size=QUEUE_SIZE, ping_interval=ping_interval)
     try:
         clients = [await connect(port_of(server)) for _ in range(CONNECTIONS)]
@@ -58,7 +58,7 @@ async def test_slow_consumer_gets_everything_with_a_bounded_queue():
                     readers = reactor.getReaders()
                     assert all(conn.transport not in readers for conn in server._connections)
                     if seen_paused == 1:  # stay paused longer than the server's ping timeout
-                        await deferLater(reactor, 4 * ping_interval, lambda: None)
+                        await deferLater(reactor, ping_timeout + 0.5, lambda: None)
 
         assert seen_paused >= 2
         assert max_pending <= bound

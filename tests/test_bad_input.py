@@ -49,7 +49,8 @@ async def test_bad_frame_is_counted_and_the_connection_kept(payload, binary, fmt
         _, _, body = await http_get(port_of(server), b"/metrics")
         assert f'statserver_decode_errors_total{{format="{fmt}"}} 1.0'.encode() in body
         client.sendClose()
-        assert (await bounded(client.closed))[1] == 1000
+        closed = await bounded(client.closed)
+        assert closed[1] == 1000, closed
     finally:
         await bounded(server.stopService())
 

@@ -73,7 +73,9 @@ async def connect(port, *, host="127.0.0.1", path="/", protocol=TestClient, opti
     protocol once open, errbacks with ``HandshakeFailed`` when the handshake fails."""
     factory = WebSocketClientFactory(f"ws://{host}:{port}{path}", reactor=reactor)
     factory.protocol = protocol
-    factory.setProtocolOptions(**(options or {}))
+    # autobahn's timers fire up to 1 s early (txaio rounds deadlines down to a second):
+    # its default 1 s close handshake timeout could fire at once
+    factory.setProtocolOptions(**{"closeHandshakeTimeout": 5, **(options or {})})
     client = await bounded(TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory))
     await bounded(client.opened)
     return client
