@@ -118,7 +118,7 @@ class Options(usage.Options):
         self._ports_given = 0
 
     def opt_port(self, description):
-        """Endpoint to listen on, a Twisted endpoint description (tcp:8080, tcp6:8080:interface=\\:\\:, systemd:domain=INET6:name=statserver.socket); give it once. [default: tcp:8080]"""
+        """Endpoint to listen on, a Twisted endpoint description (tcp:8080, tcp6:8080 for IPv6 and IPv4, systemd:domain=INET6:name=statserver.socket); give it once. [default: tcp:8080]"""
         self._ports_given += 1
         if self._ports_given > 1:
             raise usage.UsageError("give --port once (one listening endpoint per process)")
