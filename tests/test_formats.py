@@ -74,6 +74,26 @@ def test_protobuf_round_trip(messages):
     assert got == [m._replace(received_at=7) for m in messages]
 
 
+GOB_ERAS = ("v02", "v06", "v07", "v08", "v10", "v12")
+
+
+@settings(max_examples=60)
+@given(stats(), st.sampled_from(GOB_ERAS))
+def test_gob_frames_of_every_era_are_detected_as_gob(message, era):
+    from statserver.gobstat import encode_stat_frame
+
+    message = message._replace(request_count=17.0, proxied_request_count=3.0)  # fit int32
+    payload = encode_stat_frame(message, era=era)
+    assert payload[0] >= 21  # a struct type definition's length, never 0x0a
+    assert detect_format(payload, True) == "gob"
+    fmt, [got] = decode_frame(payload, True)
+    assert fmt == "gob"
+    if era in ("v02", "v06", "v07"):  # a "ns/name" string key, split at its first "/"
+        assert got.key == message.key
+    else:
+        assert (got.namespace, got.name) == (message.namespace, message.name)
+
+
 @given(stats())
 def test_json_round_trip(message):
     text = formats.encode_json(message)

@@ -9,6 +9,7 @@ from twisted.web.client import HTTPConnectionPool
 
 from statserver.buckets import BucketOwners
 from statserver.formats import encode_json, encode_protobuf
+from statserver.gobstat import encode_stat_frame
 from statserver.model import StatMessage
 from tests.wsclient import (
     HandshakeFailed,
@@ -123,6 +124,14 @@ async def test_stats_received_in_order():
     server = await start_server()
     try:
         client = await connect(port_of(server))
+        # Knative's own case: gob frames of its StatMessage, one a frame
+        for era in ("v07", "v10", "v12"):
+            sent = stat("test-revision")._replace(timestamp=1_552_572_567_770_464_932)
+            client.send_frame(encode_stat_frame(sent, era=era))
+            [got] = await take(server, 1)
+            assert same_stat(got._replace(timestamp_offset=None), sent)
+            assert got.received_at is not None
+
         first = stat("test-revision")
         client.send_frame(encode_protobuf([first]))
         [got] = await take(server, 1)
