@@ -108,12 +108,15 @@ def _is_bytes(t):
 
 class TypeTable:
     """The type ids of one Go process: Go numbers types globally, in the order the process
-    first meets them. ``first_id`` is the next free id (65 in a fresh Go 1.19 process);
-    ``type_ids`` pre-assigns ids to types the process is supposed to have met already."""
+    first meets them, and names a type after where it first met it (a ``[]int`` met as a
+    struct field is ``"[]int"`` on the wire, met at the top level ``""``). ``first_id`` is
+    the next free id (65 in a fresh Go 1.19 process); ``type_ids`` and ``type_names``
+    pre-assign ids and names to types the process is supposed to have met already."""
 
-    def __init__(self, first_id=65, type_ids=None):
+    def __init__(self, first_id=65, type_ids=None, type_names=None):
         self._next_id = first_id
         self._preset = dict(type_ids or {})
+        self._preset_names = dict(type_names or {})
         self._types = {}  # Go's `types`: type -> _GobType
         self._infos = {}  # Go's typeInfoMap: type -> (id, _GobType to describe or None)
 
@@ -133,7 +136,7 @@ class TypeTable:
     def _get_type(self, name, rt):
         g = self._types.get(rt)
         if g is None:
-            g = self._new_type(name, rt)
+            g = self._new_type(self._preset_names.get(rt, name), rt)
             self._types[rt] = g
         return g
 
@@ -315,12 +318,13 @@ class Encoder:
     ``encode(value, gotype)`` returns the bytes to append to the stream for that value.
     ``registry`` maps the names of an interface's concrete types to Go types (Go's
     ``gob.Register``; the basic types' names are known already). ``first_id`` and
-    ``type_ids`` set the ids of the Go process the stream pretends to come from; several
-    encoders may share one ``TypeTable``, as several Go encoders share one process.
+    ``type_ids``/``type_names`` set the ids (and names) of the Go process the stream
+    pretends to come from (see ``TypeTable``); several encoders may share one
+    ``TypeTable``, as several Go encoders share one process.
     """
 
-    def __init__(self, *, first_id=65, registry=None, type_ids=None, table=None):
-        self._table = table if table is not None else TypeTable(first_id, type_ids)
+    def __init__(self, *, first_id=65, registry=None, type_ids=None, type_names=None, table=None):
+        self._table = table if table is not None else TypeTable(first_id, type_ids, type_names)
         self._registry = dict(BASIC_NAMES)
         self._registry.update(registry or {})
         self._sent = {}

@@ -140,10 +140,11 @@ TIME = Opaque("Time", "gob", "time")
 
 
 class Struct:
-    """A named Go struct type with ordered, named fields.
+    """A Go struct type with ordered, named fields.
 
     ``fields`` is a sequence of ``(name, type)``; leave it out and call ``define`` later
-    to declare a recursive type. Compared by identity, like Go's named types.
+    to declare a recursive type. Compared by identity, like Go's named types; a ``name``
+    of ``""`` declares an anonymous ``struct { ... }``.
     """
 
     __slots__ = ("name", "pkg", "_fields")
@@ -169,7 +170,11 @@ class Struct:
         return self._fields
 
     def go_string(self):
-        return f"{self.pkg}.{self.name}"
+        if self.name:
+            return f"{self.pkg}.{self.name}"
+        if not self.fields:
+            return "struct {}"
+        return "struct { " + "; ".join(f"{n} {t.go_string()}" for n, t in self.fields) + " }"
 
     def __repr__(self):
         return f"Struct({self.name!r})"
