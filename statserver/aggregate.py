@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from twisted.logger import Logger
 
-from statserver.bucketing import NS_PER_S, TimedFloat64Buckets, WeightedFloat64Buckets
+from statserver.bucketing import NS_PER_S, RevisionBuckets
 
 _log = Logger()
 
@@ -112,16 +112,12 @@ class RevisionAverages(NamedTuple):
 
 
 class _Revision:
-    __slots__ = ("namespace", "name", "stable_concurrency", "panic_concurrency",
-                 "stable_rps", "panic_rps", "pods", "last_stat_time", "last_received")
+    __slots__ = ("namespace", "name", "buckets", "pods", "last_stat_time", "last_received")
 
-    def __init__(self, namespace, name, buckets, stable, panic):
+    def __init__(self, namespace, name, buckets):
         self.namespace = namespace
         self.name = name
-        self.stable_concurrency = buckets(stable, BUCKET)
-        self.panic_concurrency = buckets(panic, BUCKET)
-        self.stable_rps = buckets(stable, BUCKET)
-        self.panic_rps = buckets(panic, BUCKET)
+        self.buckets = buckets  # the four averagers
         self.pods = {}  # pod name -> time of its latest stat
         self.last_stat_time = 0
         self.last_received = 0
@@ -147,8 +143,6 @@ class Aggregator:
                                          self.panic_window_percentage)
         self.aggregation = check_aggregation(aggregation)
         self.max_revisions = check_max_revisions(max_revisions)
-        self._buckets = WeightedFloat64Buckets if aggregation == WEIGHTED_EXPONENTIAL \
-            else TimedFloat64Buckets
         self._revisions = OrderedDict()  # key -> _Revision, least recently received first
         self._expiry = 2 * self.stable_window
         self.refused_revisions = 0  # stats of revisions past max_revisions
@@ -183,10 +177,7 @@ class Aggregator:
                 return
         else:
             revisions.move_to_end(key)
-        revision.stable_concurrency.record(at, concurrency)
-        revision.panic_concurrency.record(at, concurrency)
-        revision.stable_rps.record(at, rps)
-        revision.panic_rps.record(at, rps)
+        revision.buckets.record(at, concurrency, rps)
         if at > revision.last_stat_time:
             revision.last_stat_time = at
         revision.last_received = received
@@ -209,8 +200,10 @@ class Aggregator:
                     tracked=len(self._revisions), refused=self.refused_revisions,
                     namespace=key[0], name=key[1])
             return None
-        revision = _Revision(key[0], key[1], self._buckets, self.stable_window,
-                             self.panic_window)
+        buckets = RevisionBuckets(self.stable_window // NS_PER_S,
+                                  self.panic_window // NS_PER_S,
+                                  weighted=self.aggregation == WEIGHTED_EXPONENTIAL)
+        revision = _Revision(key[0], key[1], buckets)
         self._revisions[key] = revision
         return revision
 
@@ -236,16 +229,9 @@ class Aggregator:
     def _averages(self, revision, now_ns):
         # Pods whose latest stat is in a bucket the stable window still covers.
         self._forget_pods(revision, now_ns)
-        return RevisionAverages(
-            revision.namespace,
-            revision.name,
-            revision.stable_concurrency.window_average(now_ns),
-            revision.panic_concurrency.window_average(now_ns),
-            revision.stable_rps.window_average(now_ns),
-            revision.panic_rps.window_average(now_ns),
-            len(revision.pods),
-            revision.last_stat_time,
-        )
+        return RevisionAverages(revision.namespace, revision.name,
+                                *revision.buckets.averages(now_ns),
+                                len(revision.pods), revision.last_stat_time)
 
     def revisions(self):
         """:class:`RevisionAverages` of every revision tracked, as of the clock's time,

@@ -294,3 +294,187 @@ class WeightedFloat64Buckets(TimedFloat64Buckets):
         super().resize_window(window, now)
         self.smoothing_coeff = compute_smoothing_coeff(
             _bucket_count(window, self.granularity))
+
+
+class RevisionBuckets:
+    """Knative's four averagers of one revision in one ring: concurrency and RPS, each
+    over a stable and a panic window of whole seconds, with 1-second buckets.
+
+    Number for number what four :class:`TimedFloat64Buckets` (or, with ``weighted``,
+    :class:`WeightedFloat64Buckets`) of one-second granularity compute when fed the same
+    records, in about a quarter of the time: the four receive the same times, so they
+    share one ring of the stable window's length, and the panic window's buckets are the
+    newest of the stable ones. (Its panic ring would hold, for every second it still
+    covers, exactly the stable ring's value; what differs is kept apart: the panic
+    window's own first write and running totals, whose additions and subtractions are
+    made in Knative's order.) ``tests/test_bucketing.py`` checks the equivalence on random
+    records and reads.
+    """
+
+    __slots__ = ("stable", "panic", "concurrency", "rps", "last_write", "stable_first",
+                 "panic_first", "stable_concurrency_total", "stable_rps_total",
+                 "panic_concurrency_total", "panic_rps_total", "weighted", "stable_coeff",
+                 "panic_coeff")
+
+    def __init__(self, stable, panic, *, weighted=False):
+        if not 1 <= panic <= stable:
+            raise ValueError(f"windows must be 1 <= panic <= stable seconds, got {stable}, {panic}")
+        self.stable = stable
+        self.panic = panic
+        self.concurrency = [0.0] * stable  # the ring: second t's sum at t % stable
+        self.rps = [0.0] * stable
+        self.last_write = self.stable_first = self.panic_first = GO_ZERO_TIME // NS_PER_S
+        self.stable_concurrency_total = self.stable_rps_total = 0.0
+        self.panic_concurrency_total = self.panic_rps_total = 0.0
+        self.weighted = weighted
+        self.stable_coeff = compute_smoothing_coeff(stable)
+        self.panic_coeff = compute_smoothing_coeff(panic)
+
+    def record(self, now, concurrency, rps):
+        """Add ``concurrency`` and ``rps`` at ``now`` (int ns) to all four averagers."""
+        b = now // NS_PER_S
+        last = self.last_write
+        ns = self.stable
+        if b == last:  # another stat in the newest second: the common case
+            i = b % ns
+            self.concurrency[i] += concurrency
+            self.rps[i] += rps
+            self.stable_concurrency_total += concurrency
+            self.stable_rps_total += rps
+            self.panic_concurrency_total += concurrency
+            self.panic_rps_total += rps
+            return
+        conc = self.concurrency
+        reqs = self.rps
+        np_ = self.panic
+        if b == last + 1 and ns > 1:
+            # The next second: what the general case below does, unrolled. The panic
+            # window drops second b - panic (or starts afresh when it is 1 s long), the
+            # stable one drops second b - stable, whose bucket becomes second b's.
+            self.last_write = b
+            i = b % ns
+            if np_ > 1:
+                j = (b - np_) % ns
+                self.panic_concurrency_total = (self.panic_concurrency_total - conc[j]
+                                                + concurrency)
+                self.panic_rps_total = self.panic_rps_total - reqs[j] + rps
+            else:
+                self.panic_first = b
+                self.panic_concurrency_total = 0.0 + concurrency
+                self.panic_rps_total = 0.0 + rps
+            self.stable_concurrency_total = (self.stable_concurrency_total - conc[i]
+                                             + concurrency)
+            self.stable_rps_total = self.stable_rps_total - reqs[i] + rps
+            conc[i] = 0.0 + concurrency
+            reqs[i] = 0.0 + rps
+            return
+        if b > last:
+            gap = b - last
+            # The panic ring first: it drops the seconds t - panic for t in (last, b],
+            # which the stable ring still holds (it zeroes older ones just below).
+            if gap >= np_:
+                self.panic_first = b
+                self.panic_concurrency_total = 0.0
+                self.panic_rps_total = 0.0
+            else:
+                pc = self.panic_concurrency_total
+                pr = self.panic_rps_total
+                for t in range(last + 1 - np_, b + 1 - np_):
+                    j = t % ns
+                    pc -= conc[j]
+                    pr -= reqs[j]
+                self.panic_concurrency_total = pc
+                self.panic_rps_total = pr
+            if gap >= ns:
+                self.stable_first = b
+                for j in range(ns):
+                    conc[j] = 0.0
+                    reqs[j] = 0.0
+                self.stable_concurrency_total = 0.0
+                self.stable_rps_total = 0.0
+            else:
+                sc = self.stable_concurrency_total
+                sr = self.stable_rps_total
+                for t in range(last + 1, b + 1):
+                    j = t % ns
+                    sc -= conc[j]
+                    conc[j] = 0.0
+                    sr -= reqs[j]
+                    reqs[j] = 0.0
+                self.stable_concurrency_total = sc
+                self.stable_rps_total = sr
+            self.last_write = b
+            i = b % ns
+            conc[i] += concurrency
+            reqs[i] += rps
+            self.stable_concurrency_total += concurrency
+            self.stable_rps_total += rps
+            self.panic_concurrency_total += concurrency
+            self.panic_rps_total += rps
+            return
+        # A late stat (b < last): each window takes it if it is still within it.
+        if b + ns <= last:
+            return
+        if b < self.stable_first:
+            self.stable_first = b
+        i = b % ns
+        conc[i] += concurrency
+        reqs[i] += rps
+        self.stable_concurrency_total += concurrency
+        self.stable_rps_total += rps
+        if b + np_ > last:
+            if b < self.panic_first:
+                self.panic_first = b
+            self.panic_concurrency_total += concurrency
+            self.panic_rps_total += rps
+
+    def averages(self, now):
+        """``(stable concurrency, panic concurrency, stable rps, panic rps)`` at ``now``
+        (int ns), each as Knative's ``WindowAverage`` of that averager."""
+        now = now // NS_PER_S
+        stable, panic = self.stable, self.panic
+        if self.weighted:
+            average = self._weighted
+            return (average(self.concurrency, stable, self.stable_coeff, now),
+                    average(self.concurrency, panic, self.panic_coeff, now),
+                    average(self.rps, stable, self.stable_coeff, now),
+                    average(self.rps, panic, self.panic_coeff, now))
+        average = self._linear
+        return (average(self.concurrency, self.stable_concurrency_total, self.stable_first,
+                        stable, now),
+                average(self.concurrency, self.panic_concurrency_total, self.panic_first,
+                        panic, now),
+                average(self.rps, self.stable_rps_total, self.stable_first, stable, now),
+                average(self.rps, self.panic_rps_total, self.panic_first, panic, now))
+
+    def _linear(self, ring, total, first, n, now):
+        # TimedFloat64Buckets.window_average for a window of n seconds whose bucket of
+        # second t is ring[t % len(ring)].
+        last = self.last_write
+        d = now - last
+        if d <= 0:
+            return round_to_n_digits(PRECISION, total / min(last - first + 1, n))
+        if d < n:
+            ns = self.stable
+            for t in range(last + 1 - n, now + 1 - n):  # what the n-ring holds there
+                total -= ring[t % ns]
+            return round_to_n_digits(PRECISION, total / min(last - first + 1, n - d))
+        return 0.0
+
+    def _weighted(self, ring, n, coeff, now):
+        # WeightedFloat64Buckets.window_average, likewise.
+        last = self.last_write
+        if now - last > n:
+            return 0.0
+        num_b = n
+        multiplier = coeff
+        if now > last:
+            num_z = now - last
+            multiplier = multiplier * go_pow_int(1 - coeff, num_z)
+            num_b -= num_z
+        ns = self.stable
+        ret = 0.0
+        for i in range(num_b):
+            ret += ring[(last - i) % ns] * multiplier
+            multiplier *= 1 - coeff
+        return ret

@@ -12,11 +12,14 @@ amd64.
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from statserver.bucketing import (
     GO_ZERO_TIME,
     MIN_EXPONENT,
     NS_PER_S,
+    RevisionBuckets,
     TimedFloat64Buckets,
     WeightedFloat64Buckets,
     compute_smoothing_coeff,
@@ -345,3 +348,43 @@ def test_weighted_ignores_nothing_linear_would_keep(now):
 def test_granularity_below_one_second_is_refused():
     with pytest.raises(ValueError):
         TimedFloat64Buckets(5 * S, 500 * MS)
+
+
+# --- RevisionBuckets: the four averagers in one ring, number for number ------------------
+
+VALUES = st.one_of(  # sums of these round differently in every order
+    st.sampled_from([0.0, 1.0, 0.1, 0.3, 2.5, 1e-7, 123.456, 7.0 / 3, -0.7, 1e6 + 0.1, 1e16]),
+    st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False))
+STEPS = st.one_of(  # ns between records: same second, next ones, gaps, late stats
+    st.integers(0, 999_999_999), st.integers(1, 3).map(lambda s: s * S),
+    st.integers(2, 70).map(lambda s: s * S + 123), st.integers(-20, -1).map(lambda s: s * S))
+
+
+@settings(max_examples=400, deadline=None)
+@given(stable=st.integers(1, 12), panic_share=st.floats(0, 1), weighted=st.booleans(),
+       start=st.sampled_from(NOWS),
+       ops=st.lists(st.tuples(STEPS, VALUES, VALUES, st.integers(-3, 30)), max_size=40))
+def test_revision_buckets_is_four_knative_averagers(stable, panic_share, weighted, start, ops):
+    panic = max(1, round(stable * panic_share))
+    kind = WeightedFloat64Buckets if weighted else TimedFloat64Buckets
+    reference = [kind(stable * S, S), kind(panic * S, S), kind(stable * S, S),
+                 kind(panic * S, S)]
+    fused = RevisionBuckets(stable, panic, weighted=weighted)
+    at = start
+    for step, concurrency, rps, read_after in ops:
+        at += step
+        for ring, value in zip(reference, (concurrency, concurrency, rps, rps), strict=True):
+            ring.record(at, value)
+        fused.record(at, concurrency, rps)
+        now = at + read_after * S
+        assert fused.averages(now) == tuple(ring.window_average(now) for ring in reference)
+        # The state too, since flooring to 6 decimals hides most last-bit differences.
+        assert (fused.stable_concurrency_total, fused.panic_concurrency_total,
+                fused.stable_rps_total, fused.panic_rps_total) == tuple(
+                    ring.window_total for ring in reference)
+        assert (fused.concurrency, fused.rps) == (reference[0].buckets, reference[2].buckets)
+        last = fused.last_write
+        assert last * S == reference[1].last_write
+        for second in range(last - panic + 1, last + 1):
+            assert fused.concurrency[second % stable] == reference[1].buckets[second % panic]
+            assert fused.rps[second % stable] == reference[3].buckets[second % panic]

@@ -1,0 +1,124 @@
+"""Aggregation benchmark: µs that ``Aggregator.record(stat)`` adds per stat.
+
+Stats are built beforehand and fed in a loop; the same loop calling a sink that does
+nothing is timed too and subtracted, so the figure is what the aggregation sink adds to
+the consumer. Scenarios (each run in both algorithms, median of ``--repeat`` runs):
+
+- 1 stat per revision per second (one activator): every stat opens a new bucket;
+- 10 stats per revision per second (ten activators): most stats add to an open bucket;
+- 10,000 revisions: the cost must not grow with the number of revisions.
+
+Also the cost of reading every revision's averages (a ``/metrics`` scrape) per revision.
+
+    python benchmarks/aggregate.py [--repeat 5] [--quick]
+"""
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+
+from twisted.internet.task import Clock
+
+from statserver.aggregate import Aggregator
+from statserver.model import StatMessage
+
+S = 1_000_000_000
+T0 = 1_700_000_000
+
+
+def stats(revisions, per_second, seconds):
+    """Stats of ``revisions`` revisions, ``per_second`` pods each, over ``seconds``."""
+    out = []
+    for second in range(seconds):
+        for pod in range(per_second):
+            for r in range(revisions):
+                at = (T0 + second) * S + pod * 1_000_000 + r
+                out.append(StatMessage(f"ns-{r % 10}", f"rev-{r}", f"activator-{pod}",
+                                       3.5 + pod, 0.5, 10.0 + r % 7, 2.0, received_at=at))
+    return out
+
+
+class Nothing:
+    def record(self, stat):
+        pass
+
+
+def run_once(sink, feed):
+    record = sink.record
+    t = time.perf_counter()
+    for stat in feed:
+        record(stat)
+    return time.perf_counter() - t
+
+
+def added_us(feed, aggregation, repeat):
+    """Median over ``repeat`` runs of (aggregator - empty sink) µs per stat."""
+    runs = []
+    for _ in range(repeat):
+        clock = Clock()
+        clock.advance(T0)
+        aggregator = Aggregator(clock, aggregation=aggregation)
+        base = run_once(Nothing(), feed)
+        took = run_once(aggregator, feed)
+        runs.append((took - base) / len(feed) * 1e6)
+    return statistics.median(runs), min(runs), max(runs)
+
+
+def read_us(revisions, aggregation):
+    """µs per revision to read every revision's averages (what a scrape costs)."""
+    clock = Clock()
+    clock.advance(T0)
+    aggregator = Aggregator(clock, aggregation=aggregation)
+    for stat in stats(revisions, 1, 60):
+        aggregator.record(stat)
+    clock.advance(60.5)
+    t = time.perf_counter()
+    aggregator.revisions()
+    return (time.perf_counter() - t) / revisions * 1e6
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import os
+
+    return (f"{model}, {os.cpu_count()} CPUs, {platform.machine()}, "
+            f"Python {platform.python_version()} ({sys.implementation.name})")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="small feeds, one run")
+    args = parser.parse_args(argv)
+    repeat = 1 if args.quick else args.repeat
+    seconds = 3 if args.quick else 30
+    scenarios = [
+        ("100 revisions, 1 stat/s each", stats(100, 1, seconds * 10)),
+        ("100 revisions, 10 stats/s each", stats(100, 10, seconds)),
+        ("10,000 revisions, 1 stat/s each", stats(10_000, 1, max(2, seconds // 10))),
+    ]
+    print(f"machine: {machine()}")
+    print(f"µs added per stat by Aggregator.record (median of {repeat}; min-max):")
+    for aggregation in ("linear", "weighted-exponential"):
+        for label, feed in scenarios:
+            median, low, high = added_us(feed, aggregation, repeat)
+            print(f"  {aggregation:21} {label:32} {median:6.2f} µs  ({low:.2f}-{high:.2f}, "
+                  f"{len(feed):,} stats)")
+    revisions = 100 if args.quick else 1000
+    for aggregation in ("linear", "weighted-exponential"):
+        print(f"  read ({aggregation}, stable 60 s, {revisions} revisions): "
+              f"{read_us(revisions, aggregation):.1f} µs per revision")
+
+
+if __name__ == "__main__":
+    main()
