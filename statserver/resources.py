@@ -88,13 +88,14 @@ class WebSocketEntry(Resource):
         self._metrics = metrics
 
     def render(self, request):
-        request.setHeader(b"content-type", _TEXT)
         if not is_websocket_upgrade(request):
+            request.setHeader(b"content-type", _TEXT)
             request.setResponseCode(426)
             request.setHeader(b"upgrade", b"websocket")
             return b"426 Upgrade Required: this is Knative's stats WebSocket endpoint\n"
         if self._is_stopping():
             request.setResponseCode(503)
+            request.setHeader(b"content-type", _TEXT)
             request.setHeader(b"connection", b"close")
             return b"stopping\n"
         host = (request.getHeader(b"host") or b"").decode("latin-1")

@@ -6,7 +6,7 @@ from twisted.internet.defer import Deferred, DeferredList, DeferredQueue, maybeD
 from twisted.logger import Logger
 from twisted.web.server import Site
 
-from statserver.formats import FORMATS, FrameError, decode_frame
+from statserver.formats import FORMATS, FrameError, decode_frame, detect_format
 from statserver.metrics import ServerMetrics
 from statserver.resources import HealthzResource, MetricsResource, StatsRoot, WebSocketEntry
 from statserver.websocket import StatsServerFactory
@@ -25,6 +25,16 @@ class StatsQueue(DeferredQueue):
         d = super().get()
         self._on_get()
         return d
+
+
+class StatsSite(Site):
+    """A ``Site`` without an access log: kubelet probes and Prometheus scrapes would
+    write a line every few seconds for the months the server runs."""
+
+    noisy = False
+
+    def log(self, request):
+        pass
 
 
 class _RateLimit:
@@ -108,8 +118,7 @@ class StatsServer(Service):
         self.root = StatsRoot(
             entry, HealthzResource(lambda: self.stopping), MetricsResource(self.registry)
         )
-        self.site = Site(self.root)
-        self.site.noisy = False
+        self.site = StatsSite(self.root)
 
         self.listening = Deferred()
         self.port = None
@@ -221,8 +230,7 @@ class StatsServer(Service):
             self._bad_frame(conn, e.format, e.reason)
             return
         except Exception as e:  # a decoder bug must not cost the connection
-            fmt = "json" if not is_binary else ("protobuf" if payload[:1] == b"\n" else "gob")
-            self._bad_frame(conn, fmt, f"decoder error {e!r}")
+            self._bad_frame(conn, detect_format(payload, is_binary), f"decoder error {e!r}")
             return
         # count first: a waiting consumer runs inside put()
         self._frames[fmt].inc()

@@ -206,29 +206,25 @@ async def test_shutdown_is_bounded_by_its_timeout():
 @pytest_twisted.ensureDeferred
 async def test_healthz_says_503_once_stopping():
     server = await start_server(shutdown_timeout=5.0)
+    port = port_of(server)
     pool = HTTPConnectionPool(reactor, persistent=True)
     try:
-        client = await connect(port_of(server))
+        client = await connect(port)
         client.send_frame(encode_protobuf([stat("queued")]))
         await bounded(_until(lambda: len(server.stats.pending) == 1))
         # a kept-alive HTTP connection made before shutdown can still ask
-        code, _, _ = await http_get(port_of(server), b"/healthz", pool=pool)
+        code, _, _ = await http_get(port, b"/healthz", pool=pool)
         assert code == 200
         stopped = server.stopService()
-        code, _, body = await http_get(port_of(server), b"/healthz", pool=pool)
+        code, _, body = await http_get(port, b"/healthz", pool=pool)
         assert (code, body) == (503, b"stopping\n")
+        code, _, _ = await http_get(port, b"/", {b"Upgrade": [b"websocket"]}, pool)
+        assert code == 503  # no new WebSocket either
         await take(server, 1)
         await bounded(stopped)
         await bounded(client.closed)
     finally:
         await bounded(pool.closeCachedConnections())
-
-
-async def http_get_ignoring_refusal(port):
-    try:
-        return await http_get(port, b"/healthz")
-    except ConnectionRefusedError:
-        return (None, None, None)
 
 
 def _until(predicate, interval=0.01):
