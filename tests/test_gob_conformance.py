@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from statserver.gob import FrozenStruct, GobError, GoInterface, GoOpaque, GoTime, decode_all
+from statserver.gob import (
+    FrozenStruct,
+    GobError,
+    GoInterface,
+    GoOpaque,
+    GoTime,
+    decode_all,
+    decoder,
+)
 from statserver.gob.decoder import clear_cache
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,24 +109,31 @@ def _map_matches(got, pairs):
     return True
 
 
-@pytest.mark.parametrize("case", _load())
-@pytest.mark.parametrize("cache", [True, False], ids=["warm", "cold"])
-def test_vector(case, cache):
-    data = bytes.fromhex(case["gob"])
-    if not cache:
-        clear_cache()
+def _decode(data):
     started = time.monotonic()
     try:
-        values = decode_all(data)
-        error = None
+        values, error = decode_all(data), None
     except GobError as exc:
-        error = exc
+        values, error = None, exc
     assert time.monotonic() - started < 1.0
-    if case["kind"] == "valid":
-        assert error is None, f"valid stream rejected: {error}"
-        assert len(values) == len(case["values"])
-        for got, exp in zip(values, case["values"], strict=True):
-            assert matches(got, exp), f"decoded {got!r}, canonical {exp!r}"
-    elif case["structural"]:
-        assert error is not None, f"structurally invalid stream accepted: {values!r} (Go: {case['error']})"
-        assert "at byte" in str(error) or error.offset is None
+    return values, error
+
+
+@pytest.mark.parametrize("case", _load())
+def test_vector(case, monkeypatch):
+    data = bytes.fromhex(case["gob"])
+    clear_cache()
+    outcomes = {"interpreted": _decode(data)}  # a type's first use
+    monkeypatch.setattr(decoder, "INTERPRET_FIRST", False)
+    clear_cache()
+    outcomes["compiled"] = _decode(data)
+    outcomes["cached"] = _decode(data)  # type definitions and code from the cache
+    for path, (values, error) in outcomes.items():
+        if case["kind"] == "valid":
+            assert error is None, f"{path}: valid stream rejected: {error}"
+            assert len(values) == len(case["values"])
+            for got, exp in zip(values, case["values"], strict=True):
+                assert matches(got, exp), f"{path}: decoded {got!r}, canonical {exp!r}"
+        elif case["structural"]:
+            assert error is not None, f"{path}: invalid stream accepted: {values!r} (Go: {case['error']})"
+            assert error.offset is None or f"at byte {error.offset}" in str(error)

@@ -10,7 +10,7 @@ from gobwire import f, go_time, i, msg, s, single, u, value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statserver.gob import GobError, GoInterface, GoTime, decode, decode_all
+from statserver.gob import GobError, GoInterface, GoTime, decode, decode_all, decoder
 from statserver.gob.decoder import clear_cache
 
 REPO = Path(__file__).resolve().parent.parent
@@ -194,6 +194,8 @@ def test_round_trip(typed, first_id):
     body = encode(t, v)
     stream = b"".join(defs) + (value(t.id, body) if t.kind == "struct" else single(t.id, body))
     assert decode(stream) == v
+    interpreted, compiled, cached = _both_paths(stream)
+    assert interpreted == compiled == cached == ("ok", [v])
 
 
 # --- hostile input ----------------------------------------------------------------------
@@ -244,10 +246,35 @@ def test_random_bytes_give_values_or_gob_error(data):
     _outcome(data)
 
 
+def _both_paths(data):
+    """Outcomes of the interpreter (a cold type's first use) and of compiled code."""
+    clear_cache()
+    interpreted = _outcome(data)
+    decoder.INTERPRET_FIRST = False
+    try:
+        clear_cache()
+        compiled = _outcome(data)
+        cached = _outcome(data)
+    finally:
+        decoder.INTERPRET_FIRST = True
+    return interpreted, compiled, cached
+
+
+def _same(a, b):
+    return a == b or repr(a) == repr(b)  # repr: NaN != NaN
+
+
 @FUZZ
 @given(mutated())
-def test_mutated_vectors_same_answer_warm_and_cold(data):
-    clear_cache()
-    cold = _outcome(data)
-    warm = _outcome(data)  # the type definitions are cached now
-    assert warm == cold or (cold[0] == warm[0] == "ok" and repr(cold) == repr(warm))  # NaN != NaN
+def test_mutated_vectors_same_answer_on_every_path(data):
+    interpreted, compiled, cached = _both_paths(data)
+    assert _same(interpreted, compiled)
+    assert _same(compiled, cached)
+
+
+@FUZZ
+@given(st.binary(max_size=256).map(lambda tail: VECTOR_STREAMS[len(tail) % len(VECTOR_STREAMS)] + tail))
+def test_vectors_with_trailing_garbage_same_answer_on_every_path(data):
+    interpreted, compiled, cached = _both_paths(data)
+    assert _same(interpreted, compiled)
+    assert _same(compiled, cached)

@@ -1,0 +1,113 @@
+"""Gob decode benchmark: µs per message for statserver.gob.
+
+Times the first frame of ``$STAT_FRAMES/v10.jsonl`` (the seed's StatMessage, default
+``../shared/stat-frames`` next to the repository): generic ``decode`` and typed
+``decode_stat_frame``, warm (type definitions cached, as for every frame after a sender's
+first) and cold (cache cleared before each frame); and a protobuf-era-sized batch, 100
+StatMessages in one stream, through ``decode_all``. Prints the median of ``--repeat`` runs.
+
+    python benchmarks/gob_decode.py [--repeat 7] [--seconds 0.5]
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from statserver.gob import decode, decode_all
+from statserver.gob.decoder import clear_cache
+from statserver.gobstat import _StatMessage, decode_stat_frame
+
+REPO = Path(__file__).resolve().parent.parent
+FRAMES = Path(os.environ.get("STAT_FRAMES", REPO.parent / "shared" / "stat-frames"))
+
+
+def machine():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, StopIteration, subprocess.SubprocessError):
+        model = platform.processor() or "unknown CPU"
+    return f"{model}, {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
+
+
+def per_call_us(fn, seconds, repeat, setup=None):
+    """Median over ``repeat`` runs of the mean µs per call, each run about ``seconds`` long."""
+    n = 1
+    while True:  # calibrate the number of calls per run
+        start = time.perf_counter()
+        for _ in range(n):
+            if setup:
+                setup()
+            fn()
+        if time.perf_counter() - start > seconds / 5:
+            break
+        n *= 2
+    n = max(1, int(n * 5 * seconds / max(time.perf_counter() - start, 1e-9) / 5))
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(n):
+            if setup:
+                setup()
+            fn()
+        runs.append((time.perf_counter() - start) / n * 1e6)
+    return statistics.median(runs)
+
+
+def batch_stream(frames, count):
+    """One stream: the first frame's type definitions, then ``count`` value messages."""
+
+    def split(frame):
+        """[type definitions][one value message]: split before the last message."""
+        pos = 0
+        last = 0
+        while pos < len(frame):
+            last = pos
+            length = frame[pos]
+            pos += 1
+            if length >= 128:
+                k = 256 - length
+                length = int.from_bytes(frame[pos : pos + k], "big")
+                pos += k
+            pos += length
+        return frame[:last], frame[last:]
+
+    defs, _ = split(frames[0])
+    values = [split(f)[1] for f in frames]
+    return defs + b"".join(values[i % len(values)] for i in range(count))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=0.5)
+    args = parser.parse_args()
+    path = FRAMES / "v10.jsonl"
+    frames = [bytes.fromhex(json.loads(line)["frame"]) for line in path.read_text().splitlines() if line]
+    frame = frames[0]
+    batch = batch_stream(frames, 100)
+    assert len(decode_all(batch)) == 100 and len(decode_all(batch, _StatMessage)) == 100
+
+    print(f"machine: {machine()}")
+    print(f"frame: first of {path} ({len(frame)} bytes); batch: 100 messages, {len(batch)} bytes")
+    rows = [
+        ("typed decode_stat_frame, warm", lambda: decode_stat_frame(frame), None, 1),
+        ("generic decode, warm", lambda: decode(frame), None, 1),
+        ("typed decode_stat_frame, cold", lambda: decode_stat_frame(frame), clear_cache, 1),
+        ("generic decode, cold", lambda: decode(frame), clear_cache, 1),
+        ("batch of 100, typed decode_all, per message", lambda: decode_all(batch, _StatMessage), None, 100),
+        ("batch of 100, generic decode_all, per message", lambda: decode_all(batch), None, 100),
+    ]
+    for label, fn, setup, per in rows:
+        us = per_call_us(fn, args.seconds, args.repeat, setup) / per
+        print(f"{label:48s} {us:9.2f} µs")
+    print("reference: Go 1.19 gob.NewDecoder(...).Decode of the same frame, about 19 µs here (issue 2)")
+
+
+if __name__ == "__main__":
+    main()
