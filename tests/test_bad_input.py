@@ -11,7 +11,15 @@ from twisted.logger import globalLogPublisher
 
 from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
-from tests.wsclient import TestClient, bounded, connect, http_get, port_of, start_server, take
+from tests.wsclient import (
+    StatsClientProtocol,
+    bounded,
+    connect,
+    http_get,
+    port_of,
+    start_server,
+    take,
+)
 
 GOOD = encode_protobuf([StatMessage("ns", "after-the-bad-one", "pod", request_count=1.0)])
 
@@ -120,7 +128,7 @@ async def test_a_message_at_the_limit_is_accepted():
 # ---- keepalive ----
 
 
-class _PingCounting(TestClient):
+class _PingCounting(StatsClientProtocol):
     def __init__(self):
         super().__init__()
         self.pinged = Deferred()

@@ -44,7 +44,7 @@ class HandshakeFailed(Exception):
     """The WebSocket opening handshake did not complete."""
 
 
-class TestClient(WebSocketClientProtocol):
+class StatsClientProtocol(WebSocketClientProtocol):
     """Records the close it sees; ``opened`` and ``closed`` are Deferreds."""
 
     def __init__(self):
@@ -68,7 +68,7 @@ class TestClient(WebSocketClientProtocol):
         self.sendMessage(payload, isBinary=binary)
 
 
-async def connect(port, *, host="127.0.0.1", path="/", protocol=TestClient, options=None):
+async def connect(port, *, host="127.0.0.1", path="/", protocol=StatsClientProtocol, options=None):
     """Open a WebSocket to 127.0.0.1:port sending ``Host: host``; fires with the client
     protocol once open, errbacks with ``HandshakeFailed`` when the handshake fails."""
     factory = WebSocketClientFactory(f"ws://{host}:{port}{path}", reactor=reactor)
