@@ -11,14 +11,15 @@ the same). The averages are read at the time of a ``clock`` (``seconds()``: the 
 or a ``twisted.internet.task.Clock`` in tests), as Knative reads them at ``time.Now()``.
 
 Memory stays bounded: a revision that sent nothing for more than twice the stable window
-(by the server's receive times) is dropped, and at most ``max_revisions`` are tracked;
-stats of further revisions are counted and refused, with a warning at most once a minute.
+(by the server's receive times) is dropped when the averages are read (a scrape, the API)
+or when the cap is reached, and at most ``max_revisions`` are tracked; stats of further
+revisions are counted and refused, with a warning at most once a minute. Recording a stat
+costs the same whatever the number of revisions.
 
 The arithmetic is :mod:`statserver.bucketing`'s; nothing here depends on Twisted's
 reactor (only its logger).
 """
 
-from collections import OrderedDict
 from typing import NamedTuple
 
 from twisted.logger import Logger
@@ -41,6 +42,8 @@ DEFAULT_PANIC_WINDOW_PERCENTAGE = 10.0
 DEFAULT_MAX_REVISIONS = 10000
 #: The refused-revisions warning is logged at most this often (seconds).
 WARNING_INTERVAL = 60.0
+#: Pods a revision remembers before it forgets those gone from the stable window.
+PODS_LIMIT = 64
 
 
 def check_stable_window(seconds):
@@ -112,13 +115,15 @@ class RevisionAverages(NamedTuple):
 
 
 class _Revision:
-    __slots__ = ("namespace", "name", "buckets", "pods", "last_stat_time", "last_received")
+    __slots__ = ("namespace", "name", "buckets", "pods", "pods_limit", "last_stat_time",
+                 "last_received")
 
     def __init__(self, namespace, name, buckets):
         self.namespace = namespace
         self.name = name
         self.buckets = buckets  # the four averagers
         self.pods = {}  # pod name -> time of its latest stat
+        self.pods_limit = PODS_LIMIT  # forget old pods when there are more than this
         self.last_stat_time = 0
         self.last_received = 0
 
@@ -143,8 +148,9 @@ class Aggregator:
                                          self.panic_window_percentage)
         self.aggregation = check_aggregation(aggregation)
         self.max_revisions = check_max_revisions(max_revisions)
-        self._revisions = OrderedDict()  # key -> _Revision, least recently received first
+        self._revisions = {}  # (namespace, name) -> _Revision
         self._expiry = 2 * self.stable_window
+        self._last_full_expiry = None  # received time of the last expiry at the cap
         self.refused_revisions = 0  # stats of revisions past max_revisions
         self.refused_stats = 0  # stats with a non-finite value or no time
         self._last_warning = None
@@ -168,27 +174,27 @@ class Aggregator:
         if (concurrency - concurrency) + (rps - rps) != 0.0:  # inf or nan in either
             self.refused_stats += 1
             return
-        key = (stat.namespace, stat.name)
-        revisions = self._revisions
-        revision = revisions.get(key)
+        revision = self._revisions.get((stat.namespace, stat.name))
         if revision is None:
-            revision = self._add(key, received)
+            revision = self._add(stat.namespace, stat.name, received)
             if revision is None:
                 return
-        else:
-            revisions.move_to_end(key)
         revision.buckets.record(at, concurrency, rps)
         if at > revision.last_stat_time:
             revision.last_stat_time = at
         revision.last_received = received
         pods = revision.pods
-        if pods.get(stat.pod_name, 0) < at:
-            if stat.pod_name not in pods and len(pods) >= 64:
-                self._forget_pods(revision, at)
-            pods[stat.pod_name] = at
+        pods[stat.pod_name] = at  # senders send in time order: the latest is the newest
+        if len(pods) > revision.pods_limit:
+            self._forget_pods(revision, at)
+            revision.pods_limit = max(PODS_LIMIT, 2 * len(pods))
 
-    def _add(self, key, received):
-        self.expire(received / NS_PER_S)
+    def _add(self, namespace, name, received):
+        if len(self._revisions) >= self.max_revisions:
+            # Make room from the silent ones, scanning at most once a second.
+            if self._last_full_expiry is None or received - self._last_full_expiry >= NS_PER_S:
+                self._last_full_expiry = received
+                self._expire(received)
         if len(self._revisions) >= self.max_revisions:
             self.refused_revisions += 1
             now = received / NS_PER_S
@@ -198,36 +204,34 @@ class Aggregator:
                     "aggregation: {tracked} revisions tracked (--max-revisions); stats of new "
                     "revisions are refused ({refused} so far, e.g. {namespace}/{name})",
                     tracked=len(self._revisions), refused=self.refused_revisions,
-                    namespace=key[0], name=key[1])
+                    namespace=namespace, name=name)
             return None
         buckets = RevisionBuckets(self.stable_window // NS_PER_S,
                                   self.panic_window // NS_PER_S,
                                   weighted=self.aggregation == WEIGHTED_EXPONENTIAL)
-        revision = _Revision(key[0], key[1], buckets)
-        self._revisions[key] = revision
+        revision = _Revision(namespace, name, buckets)
+        self._revisions[(namespace, name)] = revision
         return revision
 
     def _forget_pods(self, revision, now_ns):
-        oldest = now_ns - now_ns % NS_PER_S - self.stable_window
-        for pod, at in list(revision.pods.items()):
-            if at < oldest + NS_PER_S:
-                del revision.pods[pod]
+        # Keep the pods whose latest stat is in a bucket the stable window covers at now.
+        oldest = now_ns - now_ns % NS_PER_S - self.stable_window + NS_PER_S
+        pods = revision.pods
+        for pod in [pod for pod, at in pods.items() if at < oldest]:
+            del pods[pod]
+
+    def _expire(self, now_ns):
+        limit = now_ns - self._expiry
+        revisions = self._revisions
+        for key in [key for key, r in revisions.items() if r.last_received < limit]:
+            del revisions[key]
 
     def expire(self, now=None):
         """Drop the revisions that sent nothing for more than twice the stable window
-        before ``now`` (seconds; the clock's time by default)."""
-        if now is None:
-            now = self.clock.seconds()
-        limit = int(now * NS_PER_S) - self._expiry
-        revisions = self._revisions
-        while revisions:
-            key, revision = next(iter(revisions.items()))
-            if revision.last_received >= limit:
-                break
-            del revisions[key]
+        before ``now`` (seconds; the clock's time by default). Reads do it first."""
+        self._expire(int((self.clock.seconds() if now is None else now) * NS_PER_S))
 
     def _averages(self, revision, now_ns):
-        # Pods whose latest stat is in a bucket the stable window still covers.
         self._forget_pods(revision, now_ns)
         return RevisionAverages(revision.namespace, revision.name,
                                 *revision.buckets.averages(now_ns),
@@ -236,17 +240,19 @@ class Aggregator:
     def revisions(self):
         """:class:`RevisionAverages` of every revision tracked, as of the clock's time,
         sorted by namespace and name."""
-        now = self.clock.seconds()
-        self.expire(now)
-        now_ns = int(now * NS_PER_S)
+        now_ns = int(self.clock.seconds() * NS_PER_S)
+        self._expire(now_ns)
         return [self._averages(self._revisions[key], now_ns)
                 for key in sorted(self._revisions)]
 
     def revision(self, namespace, name):
         """:class:`RevisionAverages` of one revision as of the clock's time, or None."""
-        now = self.clock.seconds()
-        self.expire(now)
-        revision = self._revisions.get((namespace, name))
+        now_ns = int(self.clock.seconds() * NS_PER_S)
+        key = (namespace, name)
+        revision = self._revisions.get(key)
         if revision is None:
             return None
-        return self._averages(revision, int(now * NS_PER_S))
+        if revision.last_received < now_ns - self._expiry:
+            del self._revisions[key]
+            return None
+        return self._averages(revision, now_ns)
