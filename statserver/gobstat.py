@@ -98,7 +98,7 @@ def _era_types():
     }
 
 
-_ERA_TYPES = {}
+_ERA_TYPES = _era_types()
 _ERA_ENCODERS = {}  # era -> (type-definition bytes, encoder that has sent them)
 
 
@@ -134,8 +134,6 @@ def encode_stat_frame(message, era="v10"):
     if cached is None:
         from statserver.gob.encoder import Encoder
 
-        if not _ERA_TYPES:
-            _ERA_TYPES.update(_era_types())
         if era not in _ERA_TYPES:
             raise ValueError(f"unknown gob era {era!r} (known: {', '.join(_ERA_TYPES)})")
         encoder = Encoder()
