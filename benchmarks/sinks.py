@@ -1,0 +1,100 @@
+"""Consumer benchmark: µs per stat from the server's queue through the command's sinks.
+
+Times ``StatsConsumer`` taking stats already queued and handing each to: no sink, the
+per-minute ``Summary``, the ``StatsLog`` (a file in a temporary directory, written as it
+would be every second) and both, against ``StatMessage.to_json()`` alone. Medians of
+``--repeat`` runs; ratios are to ``to_json()`` in the same run.
+
+    python benchmarks/sinks.py [--stats 100000] [--repeat 5]
+"""
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from twisted.internet.defer import DeferredQueue
+from twisted.internet.task import Clock
+
+from statserver.consumer import StatsConsumer
+from statserver.model import StatMessage
+from statserver.statslog import StatsLog
+from statserver.summary import Summary
+
+
+def make_stats(n):
+    t = 1_700_000_000_000_000_000
+    return [
+        StatMessage(
+            f"ns-{i % 10}", f"rev-{i % 300}", f"activator-{i % 20}",
+            average_concurrent_requests=1.25, average_proxied_concurrent_requests=0.5,
+            request_count=3.0, proxied_request_count=1.0, process_uptime=120.5,
+            timestamp=t + i, received_at=t + i + 1000,
+        )  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def time_to_json(stats):
+    start = time.perf_counter()
+    for s in stats:
+        s.to_json()
+    return time.perf_counter() - start
+
+
+def time_consumer(stats, make_sinks, batch):
+    """Stats queued ``batch`` at a time (the server pauses its connections at
+    ``--queue-size``), taken by a running consumer."""
+    clock = Clock()
+    queue = DeferredQueue()
+    sinks = make_sinks(clock)
+    consumer = StatsConsumer(queue, sinks, clock=clock)
+    consumer.startService()
+    start = time.perf_counter()
+    for i in range(0, len(stats), batch):
+        # A burst: the first stat goes to the consumer's waiting get(), which then takes
+        # the rest already queued behind it.
+        chunk = stats[i:i + batch]
+        queue.pending.extend(chunk[1:])
+        queue.put(chunk[0])
+        clock.advance(1.0)  # the stats log's periodic write
+    consumer.stopService()  # writes out and closes the stats log
+    elapsed = time.perf_counter() - start
+    assert consumer.recorded == len(stats), consumer.recorded
+    return elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stats", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=10_000, help="stats queued at once")
+    args = parser.parse_args()
+    stats = make_stats(args.stats)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "stats.jsonl")
+        cases = {
+            "no sink": lambda clock: [],
+            "summary": lambda clock: [Summary(reactor=clock)],
+            "stats log": lambda clock: [StatsLog(path, reactor=clock)],
+            "summary + stats log": lambda clock: [
+                Summary(reactor=clock), StatsLog(path, reactor=clock)],
+        }
+        runs = {name: [] for name in ["to_json() alone", *cases]}
+        for _ in range(args.repeat):
+            runs["to_json() alone"].append(time_to_json(stats))
+            for name, make in cases.items():
+                runs[name].append(time_consumer(stats, make, args.batch))
+    print(f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+          f", {args.stats} stats queued {args.batch} at a time, median of {args.repeat} runs")
+    base = statistics.median(runs["to_json() alone"])
+    for name, times in runs.items():
+        median = statistics.median(times)
+        print(f"{name:22s} {median / args.stats * 1e6:7.2f} µs/stat  "
+              f"{args.stats / median:10.0f} stats/s  {median / base:5.2f}x to_json()")
+
+
+if __name__ == "__main__":
+    main()
