@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from statserver.gob import GoInterface, GoOpaque, GoTime
 from statserver.gob import gotypes as gt
 from statserver.gob.encoder import Encoder, encode, time_binary
+from statserver.gob.values import FrozenStruct
 from statserver.model import StatMessage
 
 decoder = pytest.importorskip("statserver.gob.decoder")
@@ -130,7 +131,7 @@ def values(t, depth=0):
             # in field order, as the decoder builds them (FrozenStruct's hash follows order)
             fields = [name for name, _ in t.key.fields]
             keys = values(t.key, depth + 1).map(
-                lambda d: decoder.FrozenStruct((name, d[name]) for name in fields))
+                lambda d: FrozenStruct((name, d[name]) for name in fields))
         else:
             keys = values(t.key, depth + 1)
         return st.dictionaries(keys, values(t.elem, depth + 1), max_size=3)
