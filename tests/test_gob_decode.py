@@ -24,7 +24,16 @@ from gobwire import (
     value,
 )
 
-from statserver.gob import FrozenStruct, GobError, GoInterface, GoOpaque, GoTime, decode, decode_all
+from statserver.gob import (
+    FrozenStruct,
+    GobError,
+    GoInterface,
+    GoOpaque,
+    GoTime,
+    decode,
+    decode_all,
+    decoder,
+)
 from statserver.gob.decoder import clear_cache
 
 POINT = struct_type(70, "Point", [("X", 2), ("Y", 2)])
@@ -359,3 +368,21 @@ def _outcome(stream, **limits):
         return decode_all(stream, **limits)
     except GobError as exc:
         return str(exc)
+
+
+def test_wide_structs_are_charged_to_the_budget():
+    # 1000 empty elements of a 2000-field struct: 17 kB in, 2 000 000 dict entries out
+    wide = struct_type(66, "W", [(f"F{n}", 2) for n in range(2000)]) + slice_type(67, 66)
+    assert len(decode(wide + single(67, u(4) + u(0) * 4))) == 4
+    with pytest.raises(GobError, match="budget"):
+        decode(wide + single(67, u(1000) + u(0) * 1000))
+
+
+def test_big_types_decode_without_code_generation(monkeypatch):
+    monkeypatch.setattr(decoder, "INTERPRET_FIRST", False)
+    big = struct_type(66, "Big", [(f"F{n}", 2) for n in range(decoder.COMPILE_MAX_SIZE + 1)])
+    stream = big + value(66, fields((3, i(7))))
+    for _ in range(3):
+        got = decode(stream)
+        assert got["F3"] == 7 and got["F0"] == 0
+    assert not decoder._last[2].tops  # nothing was compiled

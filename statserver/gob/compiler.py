@@ -9,6 +9,7 @@ import struct
 
 from statserver.gob.runtime import (
     UNHASHABLE_KINDS,
+    WIDE_STRUCT,
     _arrlen,
     _count,
     _deep,
@@ -23,6 +24,7 @@ from statserver.gob.runtime import (
     _toolong,
     _ulong,
     _zero,
+    charge,
     resolve,
     struct_slots,
 )
@@ -48,6 +50,7 @@ _HELPERS = {
     "_Opaque": GoOpaque,
     "_freeze": _freeze,
     "_zero": _zero,
+    "_charge": charge,
     "_iface": _iface,
     "_M": MISSING,
     "_PAD": (b"", b"") + tuple(bytes(8 - n) for n in range(1, 9)),
@@ -265,6 +268,8 @@ class _Unit:
             else:
                 kw = ", ".join(f"{f[0]}=t{j}" for j, f in enumerate(spec.fields))
                 result = f"{cls}({kw})"
+        if len(fields) > WIDE_STRUCT:
+            L.append(f"    _charge(s, {len(fields)}, pos)")
         L.append("    fn = -1")
         L.append("    while pos < end:")
         L.append("        q = pos")

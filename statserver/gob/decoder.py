@@ -21,7 +21,7 @@ from statserver.gob.runtime import (
     _type_sequence,
 )
 from statserver.gob.targets import spec_for
-from statserver.gob.wiretypes import _read_type_id, check_reachable, read_uint
+from statserver.gob.wiretypes import _read_type_id, check_reachable, read_uint, type_size
 
 
 class Limits(NamedTuple):
@@ -36,6 +36,8 @@ class Limits(NamedTuple):
 
 DEFAULT_LIMITS = Limits()
 CACHE_SIZE = 256
+# Zero values and wide structs built per stream: a budget of elements linear in its size.
+BUDGET_BASE, BUDGET_PER_BYTE = 1 << 16, 16
 INTERPRET_FIRST = True  # tests set False to run compiled code from a type's first use
 
 
@@ -58,7 +60,7 @@ def _top(ctx, tid, spec, pos):
     f = ctx.tops.get(key)
     if f is None:
         check_reachable(ctx.types, tid, ctx.checked, pos)
-        if key in ctx.interpreted or not INTERPRET_FIRST:
+        if (key in ctx.interpreted or not INTERPRET_FIRST) and type_size(ctx, tid) <= COMPILE_MAX_SIZE:
             f = ctx.tops[key] = _Unit(ctx, pos).build_top(tid, spec)
         else:
             f = interpreter.top(ctx, tid, spec, pos)
@@ -69,13 +71,16 @@ def _top(ctx, tid, spec, pos):
 # --- entry points --------------------------------------------------------------------
 
 _cache = OrderedDict()
-_mru = [b"", None]  # the most recently used (prefix, context)
+_last = (b"", None, None)  # the most recently used (prefix, limits, context), set atomically
+MAX_CACHED_PREFIX = 64 << 10  # longer type-definition runs are decoded uncached
+COMPILE_MAX_SIZE = 1024  # types + fields a value type may reach and still be compiled
 
 
 def clear_cache():
     """Forget every compiled context (the next stream of each sender decodes cold)."""
     _cache.clear()
-    _mru[0], _mru[1] = b"", None
+    global _last
+    _last = (b"", None, None)
 
 
 def _definitions_prefix(data):
@@ -102,11 +107,12 @@ def _context(s, lim, use_cache):
     data = s.data
     if not use_cache:
         return _Context(), 0
-    prefix = _mru[0]
-    if prefix and data.startswith(prefix) and _mru[1][0] == lim:
-        return _mru[1][1], len(prefix)
+    global _last
+    prefix, last_lim, ctx = _last
+    if prefix and last_lim == lim and data.startswith(prefix):
+        return ctx, len(prefix)
     end = _definitions_prefix(data)
-    if not end:
+    if not end or end > MAX_CACHED_PREFIX:
         return _Context(), 0
     prefix = data[:end]
     key = (prefix, lim)
@@ -127,7 +133,7 @@ def _context(s, lim, use_cache):
             _cache.popitem(last=False)
     else:
         _cache.move_to_end(key)
-    _mru[0], _mru[1] = prefix, (lim, ctx)
+    _last = (prefix, lim, ctx)
     return ctx, end
 
 
@@ -156,7 +162,7 @@ def _decode(data, spec, lim, single, use_cache):
     s.data = data
     s.depth = 0
     s.maxd = lim.max_depth
-    s.budget = 4096 + 8 * n
+    s.budget = BUDGET_BASE + BUDGET_PER_BYTE * n
     s.limits = lim
     s.top = _top
     s.end = 0

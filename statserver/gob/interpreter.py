@@ -9,6 +9,7 @@ import struct
 
 from statserver.gob.runtime import (
     UNHASHABLE_KINDS,
+    WIDE_STRUCT,
     _arrlen,
     _count,
     _deep,
@@ -22,6 +23,7 @@ from statserver.gob.runtime import (
     _time_or_opaque,
     _toolong,
     _zero,
+    charge,
     resolve,
     struct_slots,
 )
@@ -142,9 +144,11 @@ def value(s, buf, pos, end, tid, spec):
 def _struct(s, buf, pos, end, wt, spec):
     fields = wt.fields
     nfields = len(fields)
+    if nfields > WIDE_STRUCT:
+        charge(s, nfields, pos)
     typed = spec.kind == "struct"
     if typed:
-        slots = struct_slots(wt, spec, pos)
+        slots = struct_slots(wt, spec, pos, s.ctx.memo)
         vals = [default if dkind == CONST else _MISSING for _, _, dkind, default in spec.fields]
     else:
         vals = [_MISSING] * nfields

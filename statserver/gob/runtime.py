@@ -22,7 +22,7 @@ class _Context:
     A cached context is shared by streams with the same leading definitions; a stream that
     defines more types copies it first."""
 
-    __slots__ = ("types", "checked", "iface", "funcs", "tops", "interpreted", "ntypes", "shared")
+    __slots__ = ("types", "checked", "iface", "funcs", "tops", "interpreted", "memo", "ntypes", "shared")
 
     def __init__(self):
         self.types = dict(PREDEFINED)
@@ -31,6 +31,7 @@ class _Context:
         self.funcs = {}  # (id, spec) -> compiled value decoder
         self.tops = {}  # (id, spec) -> compiled top-level decoder
         self.interpreted = set()  # (id, spec) decoded once by the interpreter
+        self.memo = {}  # facts about types, for the interpreter
         self.ntypes = 0
         self.shared = False
 
@@ -42,6 +43,7 @@ class _Context:
         c.funcs = dict(self.funcs)
         c.tops = dict(self.tops)
         c.interpreted = set(self.interpreted)
+        c.memo = dict(self.memo)
         c.ntypes = self.ntypes
         return c
 
@@ -211,15 +213,23 @@ def _zero(s, tid, busy=frozenset()):
         raise GobError("zero value nests deeper than max_depth", None)
     busy = busy | {tid}
     n = wt.length if kind == "array" else len(wt.fields)
-    s.budget -= n
-    if s.budget < 0:
-        raise GobError("zero values of absent fields would exceed the allocation budget", None)
+    charge(s, n, None)
     if kind == "array":
         return [_zero(s, wt.elem, busy) for _ in range(n)]
     return {name: _zero(s, fid, busy) for name, fid in wt.fields}
 
 
 _SCALAR_ZEROS = {"bool": False, "int": 0, "uint": 0, "float": 0.0, "complex": 0j, "string": "", "bytes": b""}
+
+
+def charge(s, n, pos):
+    """Take ``n`` elements from the stream's allocation budget."""
+    s.budget -= n
+    if s.budget < 0:
+        raise GobError("decoded values would exceed the allocation budget (wide structs or zero values)", pos)
+
+
+WIDE_STRUCT = 16  # structs with more fields are charged to the budget per value
 
 
 def _immutable_zero(wt):
@@ -303,11 +313,15 @@ def resolve(spec, wt, pos):
     raise describe_mismatch(spec, wt, pos)
 
 
-def struct_slots(wt, spec, pos):
+def struct_slots(wt, spec, pos, memo=None):
     """For each wire field, the index of the target field it fills (None: skipped), after
     Go's check that a struct target matches at least one wire field."""
+    if memo is not None and (wt.id, spec) in memo:
+        return memo[wt.id, spec]
     index = {f[0]: j for j, f in enumerate(spec.fields)}
     slots = [index.get(name) for name, _ in wt.fields]
     if wt.fields and spec.fields and all(j is None for j in slots):
         raise GobError(f"no field of the wire struct matches a field of {spec.name}", pos)
+    if memo is not None:
+        memo[wt.id, spec] = slots
     return slots

@@ -241,6 +241,23 @@ def check_reachable(types, root, checked, pos):
     checked.update(seen)
 
 
+def type_size(ctx, root):
+    """Types plus struct fields reachable from ``root`` (how much code it compiles to)."""
+    key = ("size", root)
+    size = ctx.memo.get(key)
+    if size is None:
+        todo, seen, size = [root], set(), 0
+        while todo:
+            tid = todo.pop()
+            if tid not in seen:
+                seen.add(tid)
+                wt = ctx.types[tid]
+                size += 1 + len(wt.fields)
+                todo.extend(children(wt))
+        ctx.memo[key] = size
+    return size
+
+
 def reaches_interface(types, root, memo):
     """Whether a value of type ``root`` can contain an interface (and so span messages)."""
     if root in memo:
