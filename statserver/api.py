@@ -6,6 +6,7 @@ object; errors are ``{"error": "..."}`` with a 404 (unknown path or revision) or
 """
 
 import json
+import math
 from urllib.parse import unquote
 
 from twisted.web.resource import Resource
@@ -15,14 +16,19 @@ from statserver.model import rfc3339_ns
 _PREFIX = [b"v1", b"revisions"]
 
 
+def _number(value):
+    # JSON has no Infinity (sums of huge finite values can overflow): null instead.
+    return value if math.isfinite(value) else None
+
+
 def revision_json(averages):
     """One :class:`statserver.aggregate.RevisionAverages` as a JSON-ready dict."""
     return {
         "namespace": averages.namespace,
         "name": averages.name,
-        "concurrency": {"stable": averages.stable_concurrency,
-                        "panic": averages.panic_concurrency},
-        "rps": {"stable": averages.stable_rps, "panic": averages.panic_rps},
+        "concurrency": {"stable": _number(averages.stable_concurrency),
+                        "panic": _number(averages.panic_concurrency)},
+        "rps": {"stable": _number(averages.stable_rps), "panic": _number(averages.panic_rps)},
         "pods": averages.pods,
         "last_stat_time": rfc3339_ns(averages.last_stat_time),
     }
@@ -70,7 +76,7 @@ def _json(request, code, body):
     request.setResponseCode(code)
     request.setHeader(b"content-type", b"application/json")
     request.setHeader(b"cache-control", b"no-store")
-    return json.dumps(body, separators=(",", ":")).encode("utf-8") + b"\n"
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
 
 
 def _error(request, code, message):

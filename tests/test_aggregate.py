@@ -285,3 +285,17 @@ def test_options_validated_like_knative(check, good, bad):
     for given in bad:
         with pytest.raises(ValueError):
             check(given)
+
+
+def test_benchmark_runs():
+    # A smoke test of benchmarks/aggregate.py; its figures are for the docs, never asserted.
+    import re
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "aggregate.py"), "--quick"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith("machine: ")
+    for aggregation in ("linear", "weighted-exponential"):
+        assert len(re.findall(rf"^  {aggregation} .* µs  \(", run.stdout, re.M)) == 3

@@ -9,7 +9,7 @@ from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
 
 from statserver.aggregate import Aggregator
-from statserver.api import ApiResource
+from statserver.api import ApiResource, revision_json
 from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
 from tests.wsclient import bounded, connect, http_get, port_of, start_server, take
@@ -135,3 +135,14 @@ async def test_stats_over_websocket_reach_the_api():
         await bounded(client.closed)
     finally:
         await bounded(server.stopService())
+
+
+def test_overflowing_sums_are_null_not_infinity():
+    clock = Clock()
+    clock.advance(T0)
+    aggregator = Aggregator(clock)
+    for _ in range(2):  # finite stats whose sum overflows
+        aggregator.record(StatMessage("ns", "big", "a", 1e308, received_at=T0 * S))
+    body = revision_json(aggregator.revision("ns", "big"))
+    assert body["concurrency"] == {"stable": None, "panic": None}
+    assert json.loads(json.dumps(body, allow_nan=False))["rps"] == {"stable": 0.0, "panic": 0.0}
