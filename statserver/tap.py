@@ -116,6 +116,21 @@ class Options(usage.Options):
         self["port"] = "tcp:8080"
         self["bucket-owner"] = []
         self._ports_given = 0
+        self._parse_failed = False
+
+    def parseOptions(self, options=None):
+        try:
+            super().parseOptions(options)
+        except usage.UsageError:
+            self._parse_failed = True
+            raise
+
+    def getUsage(self, width=None):
+        # twist answers a bad option with "Error: <why>" followed by this usage text: keep
+        # that to the one line that says what is wrong (--help still prints the usage).
+        if self._parse_failed:
+            return ""
+        return super().getUsage(width=width)
 
     def opt_port(self, description):
         """Endpoint to listen on, a Twisted endpoint description (tcp:8080, tcp6:8080 for IPv6 and IPv4, systemd:domain=INET6:name=statserver.socket); give it once. [default: tcp:8080]"""

@@ -106,6 +106,14 @@ def test_bad_options_say_why_in_one_line(args, words):
         assert word in message
 
 
+def test_usage_after_a_bad_option_is_left_to_the_error_line():
+    options = Options()
+    assert "--stats-log" in options.getUsage()
+    with pytest.raises(UsageError):
+        options.parseOptions(["--queue-size", "0"])
+    assert options.getUsage() == ""
+
+
 def test_make_service_builds_the_tree(tmp_path):
     owners = tmp_path / "owners"
     owners.write_text("autoscaler-bucket-00-of-02\n")
