@@ -255,6 +255,16 @@ def test_zero_fields_are_left_out_but_structs_and_arrays_are_sent():
     assert enc.encode({"M": {}}, outer).hex() == "0bff82" + "0200" + "03020000" + "0100" + "00"
 
 
+def test_encoder_is_usable_after_an_error():
+    point = Struct("Point", [("X", INT)])
+    holder = Struct("H", [("P", point), ("V", INTERFACE)])
+    enc = Encoder()
+    with pytest.raises(GobError, match="not registered"):
+        enc.encode({"P": {"X": 1}, "V": GoInterface("main.Nope", 1)}, holder)
+    # nothing was written, so the types are described again with the next value
+    assert enc.encode({"P": {"X": 1}}, holder) == encode({"P": {"X": 1}}, holder)
+
+
 def test_encoder_sends_each_type_once():
     point = Struct("Point", [("X", INT), ("Y", INT)])
     enc = Encoder()

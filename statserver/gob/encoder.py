@@ -53,6 +53,21 @@ def float_bits(f):
     return int.from_bytes(struct.pack("<d", f), "big")
 
 
+_pack_le_double = struct.Struct("<d").pack
+
+
+def put_float(b, f):
+    """Append a float64 as gob sends it: ``put_uint(float_bits(f))``, done on the bytes."""
+    raw = _pack_le_double(f).lstrip(b"\0")
+    if len(raw) == 1 and raw[0] < 0x80:
+        b += raw
+    elif raw:
+        b.append(256 - len(raw))
+        b += raw
+    else:
+        b.append(0)
+
+
 def _to_float32(f):
     try:
         return struct.unpack("<f", struct.pack("<f", f))[0]
@@ -344,34 +359,37 @@ class Encoder:
         """The stream bytes for one more value of type ``gotype`` (type definitions first)."""
         if value is None and isinstance(gotype, gt.Pointer):
             raise GobError(f"cannot encode nil pointer of type {gotype.go_string()}")
-        sent = dict(self._sent)
+        known = len(self._sent)
         out = bytearray()
         self._w = [out]
         try:
             b = bytearray()
-            state = _State(b)
-            self._send_type_descriptor(out, state, gotype)
+            self._send_type_descriptor(out, _State(b), gotype)
             put_int(b, self._sent.get(gt.base(gotype), 0))
             self._encode(b, value, gotype)
             self._write_message(out, b)
-        except RecursionError:
-            self._sent = sent
-            raise GobError("value nested too deeply") from None
-        except BaseException:
-            self._sent = sent  # nothing of this value was written: describe its types again
+        except BaseException as e:
+            self._forget_since(known)  # nothing of this value was written
+            if isinstance(e, RecursionError):
+                raise GobError("value nested too deeply") from None
             raise
         return bytes(out)
+
+    def _forget_since(self, known):
+        """Forget the types marked sent after the first ``known`` (dicts keep their order)."""
+        for t in list(self._sent)[known:]:
+            del self._sent[t]
 
     def describe(self, gotype):
         """The type definitions a value of ``gotype`` needs that the stream has not had yet
         (what Go writes before that value); later ``encode`` calls send only values."""
-        sent = dict(self._sent)
+        known = len(self._sent)
         out = bytearray()
         self._w = [out]
         try:
             self._send_type_descriptor(out, _State(bytearray()), gotype)
         except BaseException:
-            self._sent = sent
+            self._forget_since(known)
             raise
         return bytes(out)
 
@@ -468,7 +486,7 @@ class Encoder:
                 if not v:  # None, 0.0 and -0.0 (Go's f != 0); NaN is sent
                     return False
                 put_uint(b, d)
-                put_uint(b, float_bits(float(v)))
+                put_float(b, float(v))
                 return True
         elif kind in (gt.INT_ID, gt.UINT_ID):
             signed = kind == gt.INT_ID
@@ -554,7 +572,7 @@ class Encoder:
                     v = _to_float32(v)
                 if v != 0 or state.send_zero:
                     state.update(field)
-                    put_uint(b, float_bits(v))
+                    put_float(b, v)
             elif kind == gt.BOOL_ID:
                 if v or state.send_zero:
                     state.update(field)
@@ -565,8 +583,8 @@ class Encoder:
                     v = complex(_to_float32(v.real), _to_float32(v.imag))
                 if v != 0 or state.send_zero:
                     state.update(field)
-                    put_uint(b, float_bits(v.real))
-                    put_uint(b, float_bits(v.imag))
+                    put_float(b, v.real)
+                    put_float(b, v.imag)
         elif isinstance(t, gt.Struct):
             state.update(field)
             self._encode_struct(b, t, v)
