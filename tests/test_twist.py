@@ -154,6 +154,7 @@ async def port_of(proto):
         line = await proto.stdout.first(is_json_with("port", log_namespace="statserver.tap"))
     except Exception:
         _kill(proto)
+        proto.cleanup()
         raise
     return json_lines([line], "port")[0]["port"]
 
