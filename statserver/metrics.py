@@ -53,6 +53,11 @@ class ServerMetrics:
             "1 while reading is paused because the queue is full",
             registry=r,
         )
+        self.frames_held = Gauge(
+            "statserver_frames_held",
+            "Frames read just before a pause, kept undecoded until the queue has room",
+            registry=r,
+        )
         self.oversize_closes = Counter(
             "statserver_oversize_closes",
             "Connections closed with 1009 for a message over the size limit",

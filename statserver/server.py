@@ -1,5 +1,7 @@
 """``StatsServer``: Knative's autoscaler stats server as a Twisted service."""
 
+from collections import deque
+
 from autobahn.twisted.resource import WebSocketResource
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, DeferredQueue, maybeDeferred, succeed
@@ -98,13 +100,16 @@ class StatsServer(Service):
         self.bucket_owners = bucket_owners
 
         self.stats = StatsQueue(self._stat_taken)
+        self._held = deque()  # (connection, payload, is_binary, received_at) read while paused
         self.metrics = ServerMetrics()
         self.registry = self.metrics.registry
         self.metrics.queue_depth.set_function(lambda: len(self.stats.pending))
+        self.metrics.frames_held.set_function(lambda: len(self._held))
         self._frames = {f: self.metrics.frames.labels(f) for f in FORMATS}
         self._received = {f: self.metrics.stats_received.labels(f) for f in FORMATS}
         self._errors = {f: self.metrics.decode_errors.labels(f) for f in FORMATS}
         self._bad_frame_log = _RateLimit(reactor)
+        self._pause_log = _RateLimit(reactor, burst=1, period=60.0)
 
         self.factory = StatsServerFactory(
             self, reactor=reactor, max_message_size=max_message_size, ping_interval=ping_interval
@@ -124,6 +129,7 @@ class StatsServer(Service):
         self.port = None
         self.stopping = False
         self.paused = False
+        self._resuming = False
         self._connections = set()
         self._connections_gone = []  # Deferreds fired when the last connection closes
         self._queue_drained = []  # Deferreds fired when stats.pending empties while stopping
@@ -162,6 +168,7 @@ class StatsServer(Service):
             connections=len(self._connections),
             queued=len(self.stats.pending),
         )
+        self._flush_held()
         steps = []
         if self.port is not None:
             steps.append(maybeDeferred(self.port.stopListening))
@@ -224,6 +231,15 @@ class StatsServer(Service):
             self.metrics.frames_after_shutdown.inc()
             return
         received_at = int(self.reactor.seconds() * _NS_PER_S)
+        if self.paused or self._held:
+            # read before the pause took effect: keep the raw frame (compact) and
+            # decode it once the consumer has caught up, after those held before it
+            self._held.append((conn, payload, is_binary, received_at))
+            return
+        self._accept(conn, payload, is_binary, received_at)
+
+    def _accept(self, conn, payload, is_binary, received_at):
+        """Decode one frame and queue its stats."""
         try:
             fmt, stats = decode_frame(payload, is_binary, received_at)
         except FrameError as e:
@@ -260,22 +276,42 @@ class StatsServer(Service):
         self.paused = True
         self.metrics.backpressure_pauses.inc()
         self.metrics.paused.set(1)
-        self._log.info(
-            "Queue full ({queued} stats): pausing {connections} connections",
-            queued=len(self.stats.pending),
-            connections=len(self._connections),
-        )
+        if self._pause_log.allow():
+            self._log.info(
+                "Queue full ({queued} stats): pausing {connections} connections (logged"
+                " at most once a minute; statserver_backpressure_pauses_total counts all)",
+                queued=len(self.stats.pending),
+                connections=len(self._connections),
+            )
         for conn in self._connections:
             conn.pause_reading()
 
+    def _resume(self):
+        """Decode the held frames in arrival order while the queue has room; once none
+        is left, read from every connection again."""
+        self._resuming = True  # a consumer taking inside put() must not re-enter
+        try:
+            while self.paused and len(self.stats.pending) < self.low_water:
+                self.paused = False
+                self.metrics.paused.set(0)
+                while self._held and not self.paused:
+                    self._accept(*self._held.popleft())
+            if not self.paused:
+                self._log.debug("Queue below {low}: resuming", low=self.low_water)
+                for conn in list(self._connections):
+                    conn.resume_reading()
+        finally:
+            self._resuming = False
+
+    def _flush_held(self):
+        """Queue every held frame now (shutdown: they were accepted before it began)."""
+        while self._held:
+            self._accept(*self._held.popleft())
+
     def _stat_taken(self):
+        if self.paused and not self._resuming and len(self.stats.pending) < self.low_water:
+            self._resume()
         pending = len(self.stats.pending)
-        if self.paused and pending < self.low_water:
-            self.paused = False
-            self.metrics.paused.set(0)
-            self._log.debug("Queue below {low}: resuming", low=self.low_water)
-            for conn in list(self._connections):
-                conn.resume_reading()
         if not pending and self._queue_drained:
             waiting, self._queue_drained = self._queue_drained, []
             for d in waiting:

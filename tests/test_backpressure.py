@@ -40,15 +40,18 @@ async def test_slow_consumer_gets_everything_with_a_bounded_queue():
                 client.send_frame(frame(c, i))
 
         total = CONNECTIONS * FRAMES * PER_FRAME
-        # What may arrive after a pause: what every connection had already read.
-        bound = QUEUE_SIZE + CONNECTIONS * (READ_SIZE // frame_size + 1) * PER_FRAME
-        assert bound < total / 2
+        # Frames read after the queue filled are held undecoded: the queue never holds
+        # more than queue_size plus the stats of the one frame that filled it ...
+        bound = QUEUE_SIZE - 1 + PER_FRAME
+        # ... and the held frames, what every connection had already read.
+        held_bound = CONNECTIONS * (READ_SIZE // frame_size + 1)
 
         got = {c: [] for c in range(CONNECTIONS)}
-        max_pending = 0
+        max_pending = max_held = 0
         seen_paused = 0
         for n in range(total):
             max_pending = max(max_pending, len(server.stats.pending))
+            max_held = max(max_held, len(server._held))
             s = await bounded(server.stats.get())
             got[int(s.namespace[3:])].append(s)
             if n % 100 == 0:  # the consumer is slow: the senders get ahead
@@ -62,6 +65,7 @@ async def test_slow_consumer_gets_everything_with_a_bounded_queue():
 
         assert seen_paused >= 2
         assert max_pending <= bound
+        assert 0 < max_held <= held_bound
         for c in range(CONNECTIONS):
             want = [(f"rev-{i}-{j}", float(i)) for i in range(FRAMES) for j in range(PER_FRAME)]
             assert [(s.name, s.request_count) for s in got[c]] == want
@@ -99,6 +103,27 @@ async def test_a_connection_opened_while_paused_is_paused_too():
             await bounded(client.closed)
     finally:
         await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_frames_held_at_shutdown_are_still_delivered():
+    server = await start_server(queue_size=5, shutdown_timeout=5.0)
+    client = await connect(port_of(server))
+    for i in range(20):  # one write: the server reads them together
+        client.send_frame(frame(0, i))
+    await bounded(_until(lambda: server.paused and server._held))
+    held = len(server._held)
+    queued = len(server.stats.pending)
+    stopped = server.stopService()
+    got = [await bounded(server.stats.get()) for _ in range(len(server.stats.pending))]
+    await bounded(stopped)
+    await bounded(client.closed)
+    assert server.stats.pending == []
+    # a prefix of what was sent, in order, with every held frame's stats
+    assert len(got) >= queued + held * PER_FRAME
+    want = [(f"rev-{i}-{j}", float(i)) for i in range(20) for j in range(PER_FRAME)]
+    assert [(s.name, s.request_count) for s in got] == want[: len(got)]
+    assert server.metrics.stats_received.labels("protobuf")._value.get() == len(got)
 
 
 def _until(predicate, interval=0.01):
