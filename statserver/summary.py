@@ -50,7 +50,7 @@ class Summary:
 
     def start(self):
         self._reset()
-        self._timer = LoopingCall(self.report)
+        self._timer = LoopingCall(self._report_every_interval)
         self._timer.clock = self._reactor
         self._timer.start(self._interval, now=False)
 
@@ -78,6 +78,13 @@ class Summary:
         )
         self._reset()
         return fields
+
+    def _report_every_interval(self):
+        try:
+            self.report()
+        except Exception:  # a broken collector must not stop the next minute's line
+            _log.failure("cannot log the summary")
+            self._reset()
 
     def close(self):
         if self._timer is not None and self._timer.running:

@@ -54,3 +54,24 @@ def test_without_a_registry():
         "seconds": 0, "stats": 1, "pods": 0, "revisions": 1, "decode_errors": 0
     }
     summary.close()
+
+
+def test_a_broken_collector_does_not_stop_the_summary(lines):
+    registry = CollectorRegistry()
+
+    class Broken:
+        def collect(self):
+            raise RuntimeError("collector broke")
+
+    clock = Clock()
+    summary = Summary(registry=registry, reactor=clock)
+    summary.start()
+    broken = Broken()
+    registry.register(broken)
+    clock.advance(60)
+    assert lines() == ["cannot log the summary"]  # with the traceback
+    registry.unregister(broken)
+    summary.record(StatMessage("ns", "a", "p"))
+    clock.advance(60)
+    assert lines()[-1] == "last 60s: 1 stats from 1 pods for 1 revisions, 0 decode errors"
+    summary.close()
