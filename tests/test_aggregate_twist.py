@@ -14,10 +14,10 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import deferLater
+from wsclient import bounded, connect, http_get
 
 from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
-from tests.wsclient import bounded, connect, http_get
 
 TWIST = os.path.join(os.path.dirname(sys.executable), "twist")
 STABLE_WINDOW = 6  # seconds; the shortest Knative allows

@@ -7,12 +7,12 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
+from wsclient import bounded, connect, http_get, port_of, start_server, take
 
 from statserver.aggregate import Aggregator
 from statserver.api import ApiResource, revision_json
 from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
-from tests.wsclient import bounded, connect, http_get, port_of, start_server, take
 
 S = 1_000_000_000
 T0 = 1_552_572_567  # 2019-03-14T14:09:27Z

@@ -8,10 +8,7 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.logger import globalLogPublisher
-
-from statserver.formats import encode_protobuf
-from statserver.model import StatMessage
-from tests.wsclient import (
+from wsclient import (
     StatsClientProtocol,
     bounded,
     connect,
@@ -20,6 +17,9 @@ from tests.wsclient import (
     start_server,
     take,
 )
+
+from statserver.formats import encode_protobuf
+from statserver.model import StatMessage
 
 GOOD = encode_protobuf([StatMessage("ns", "after-the-bad-one", "pod", request_count=1.0)])
 

@@ -7,11 +7,11 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wsclient import delivered, read_frames
 
 from statserver import formats
 from statserver.formats import FrameError, decode_frame, detect_format
 from statserver.model import StatMessage
-from tests.wsclient import delivered, read_frames
 
 ERAS = {
     "v02.jsonl": "gob",

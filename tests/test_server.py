@@ -6,12 +6,7 @@ from twisted.internet import reactor
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import deferLater
 from twisted.web.client import HTTPConnectionPool
-
-from statserver.buckets import BucketOwners
-from statserver.formats import encode_json, encode_protobuf
-from statserver.gobstat import encode_stat_frame
-from statserver.model import StatMessage
-from tests.wsclient import (
+from wsclient import (
     HandshakeFailed,
     bounded,
     connect,
@@ -20,6 +15,11 @@ from tests.wsclient import (
     start_server,
     take,
 )
+
+from statserver.buckets import BucketOwners
+from statserver.formats import encode_json, encode_protobuf
+from statserver.gobstat import encode_stat_frame
+from statserver.model import StatMessage
 
 
 def stat(name, pod="activator1", acr=2.1, rc=51.0, ns="test-namespace"):

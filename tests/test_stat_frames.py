@@ -4,8 +4,7 @@ README says, in order, with the server's receive time."""
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
-
-from tests.wsclient import bounded, connect, delivered, port_of, read_frames, start_server, take
+from wsclient import bounded, connect, delivered, port_of, read_frames, start_server, take
 
 ERAS = {
     "v02.jsonl": "gob",
