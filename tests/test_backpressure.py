@@ -5,10 +5,10 @@ the server's own keepalive pings."""
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
+from wsclient import bounded, connect, port_of, start_server
 
 from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
-from tests.wsclient import bounded, connect, port_of, start_server
 
 QUEUE_SIZE = 100
 CONNECTIONS = 3
