@@ -382,7 +382,8 @@ def test_revision_buckets_is_four_knative_averagers(stable, panic_share, weighte
         assert (fused.stable_concurrency_total, fused.panic_concurrency_total,
                 fused.stable_rps_total, fused.panic_rps_total) == tuple(
                     ring.window_total for ring in reference)
-        assert (fused.concurrency, fused.rps) == (reference[0].buckets, reference[2].buckets)
+        assert (list(fused.concurrency), list(fused.rps)) == (reference[0].buckets,
+                                                              reference[2].buckets)
         last = fused.last_write
         assert last * S == reference[1].last_write
         for second in range(last - panic + 1, last + 1):
