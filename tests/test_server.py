@@ -155,6 +155,34 @@ async def test_stats_received_in_order():
 
 
 @pytest_twisted.ensureDeferred
+async def test_closed_connections_are_not_kept():
+    """Knative's TestServerDoesNotLeakGoroutines: nothing of a closed connection stays."""
+    import gc
+
+    from statserver.websocket import StatsServerProtocol
+
+    def alive():
+        gc.collect()
+        return sum(isinstance(o, StatsServerProtocol) for o in gc.get_objects())
+
+    server = await start_server()
+    try:
+        before = alive()
+        for _ in range(5):
+            client = await connect(port_of(server))
+            client.send_frame(encode_protobuf([stat("test-revision")]))
+            await take(server, 1)
+            client.sendClose()
+            await bounded(client.closed)
+        await bounded(_until(lambda: not server._connections))
+        await bounded(_until(lambda: alive() <= before, interval=0.05))
+        assert server.metrics.connections._value.get() == 0
+        assert server.metrics.connections_opened._value.get() == 5
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
 async def test_shutdown_closes_with_1012_and_refuses_new_dials():
     server = await start_server()
     port = port_of(server)
