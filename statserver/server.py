@@ -66,9 +66,10 @@ class StatsServer(Service):
     ``StatMessage`` on ``stats``, in frame order per connection.
 
     ``queue_size`` bounds the queue by backpressure: at that many pending stats the
-    server stops reading every connection, and reads again below half of it. Stats a
-    connection had already buffered are still accepted, so the queue may exceed
-    ``queue_size`` a little; none is ever dropped.
+    server stops reading every connection, and reads again below half of it. Frames a
+    connection had already read are accepted but held undecoded until there is room, so
+    the queue exceeds ``queue_size`` by at most one frame's stats; none is ever dropped.
+    See ``docs/server.md``.
     """
 
     _log = Logger()
