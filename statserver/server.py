@@ -11,7 +11,7 @@ from twisted.web.server import Site
 from statserver.formats import FORMATS, FrameError, decode_frame, detect_format
 from statserver.metrics import ServerMetrics
 from statserver.resources import HealthzResource, MetricsResource, StatsRoot, WebSocketEntry
-from statserver.websocket import StatsServerFactory
+from statserver.websocket import CLOSE_MESSAGE_TOO_BIG, StatsServerFactory
 
 _NS_PER_S = 1_000_000_000
 
@@ -219,7 +219,7 @@ class StatsServer(Service):
         if conn in self._connections:
             self._connections.discard(conn)
             self.metrics.connections.dec()
-        if getattr(conn, "localCloseCode", None) == 1009:
+        if getattr(conn, "localCloseCode", None) == CLOSE_MESSAGE_TOO_BIG:
             self.metrics.oversize_closes.inc()
         if not self._connections:
             waiting, self._connections_gone = self._connections_gone, []
