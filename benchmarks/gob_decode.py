@@ -5,7 +5,8 @@ Times the first frame of ``$STAT_FRAMES/v10.jsonl`` (the seed's StatMessage, def
 ``decode_stat_frame``, warm (type definitions cached, as for every frame after a sender's
 first) and cold (cache cleared before each frame); and a protobuf-era-sized batch, 100
 StatMessages in one stream, through ``decode_all``. Cold frames are interpreted; a type's
-second use compiles its decoder (the "second frame" row). Prints the median of ``--repeat`` runs.
+second use compiles its decoder (the "second frame" row). Prints the median and the minimum of ``--repeat`` runs (the machine is shared: the minimum
+is the least disturbed).
 
     python benchmarks/gob_decode.py [--repeat 7] [--seconds 0.5]
 """
@@ -37,8 +38,8 @@ def machine():
 
 
 def per_call_us(fn, seconds, repeat, setup=None):
-    """Median over ``repeat`` runs of the mean µs per call of ``fn`` (``setup``, untimed,
-    runs before each call), each run about ``seconds`` long."""
+    """The mean µs per call of ``fn`` in each of ``repeat`` runs (``setup``, untimed, runs
+    before each call), each run about ``seconds`` long."""
     clock = time.perf_counter
 
     def run(n):
@@ -55,7 +56,7 @@ def per_call_us(fn, seconds, repeat, setup=None):
     while run(n) < seconds / 10:
         n *= 2
     n = max(1, int(n * seconds / max(run(n), 1e-9)))
-    return statistics.median(run(n) / n * 1e6 for _ in range(repeat))
+    return [run(n) / n * 1e6 for _ in range(repeat)]
 
 
 def batch_stream(frames, count):
@@ -109,9 +110,10 @@ def main():
         ("batch of 100, typed decode_all, per message", lambda: decode_all(batch, _StatMessage), None, 100),
         ("batch of 100, generic decode_all, per message", lambda: decode_all(batch), None, 100),
     ]
+    print(f"{'µs per message':>58s} {'median':>8s} {'min':>8s}")
     for label, fn, setup, per in rows:
-        us = per_call_us(fn, args.seconds, args.repeat, setup) / per
-        print(f"{label:48s} {us:9.2f} µs")
+        runs = [us / per for us in per_call_us(fn, args.seconds, args.repeat, setup)]
+        print(f"{label:48s} {statistics.median(runs):17.2f} {min(runs):8.2f}")
     print("reference: Go 1.19 gob.NewDecoder(...).Decode of the same frame, about 19 µs here (issue 2)")
 
 

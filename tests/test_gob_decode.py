@@ -386,3 +386,11 @@ def test_big_types_decode_without_code_generation(monkeypatch):
         got = decode(stream)
         assert got["F3"] == 7 and got["F0"] == 0
     assert not decoder._last[2].tops  # nothing was compiled
+
+
+def test_values_of_gobs_own_bootstrap_types():
+    # a value of type 16 (wireType) holding the definition of a slice type
+    definition = slice_type(65, 2, name="Ints")[3:]  # the wireType after length and id
+    got = decode(value(16, definition))
+    assert got["SliceT"] == {"CommonType": {"Name": "Ints", "Id": 65}, "Elem": 2}
+    assert got["ArrayT"] == {"CommonType": {"Name": "", "Id": 0}, "Elem": 0, "Len": 0}
