@@ -16,6 +16,8 @@ from pathlib import Path
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError as _ProtobufDecodeError
 
+from statserver.gob.errors import GobError
+from statserver.gobstat import decode_stat_frame
 from statserver.model import StatMessage
 
 GOB = "gob"
@@ -63,9 +65,6 @@ def decode_frame(payload, is_binary, received_at=None):
 
 def decode_gob(payload, received_at=None):
     """One gob-encoded ``StatMessage`` of any gob era (``statserver.gobstat``)."""
-    from statserver.gob.errors import GobError
-    from statserver.gobstat import decode_stat_frame
-
     try:
         return decode_stat_frame(bytes(payload), received_at)
     except GobError as e:
