@@ -113,7 +113,7 @@ def _stat_value(m, era):
             "ProcessUptime": m.process_uptime}
     if era in ("v02", "v06"):  # int32 counts: Go's int32(float) truncates
         for name in ("RequestCount", "ProxiedRequestCount"):
-            if stat[name] != stat[name] or abs(stat[name]) >= 2**31:
+            if not -(2**31) - 1 < stat[name] < 2**31:  # NaN fails this too
                 from statserver.gob.errors import GobError
 
                 raise GobError(f"{name} {stat[name]} does not fit the {era} era's int32")
