@@ -124,7 +124,9 @@ class StatsServer(Service):
         self.root = StatsRoot(
             entry, HealthzResource(lambda: self.stopping), MetricsResource(self.registry)
         )
-        self.site = StatsSite(self.root)
+        # idle plain-HTTP connections (probes, scrapes) closed after a minute rather than
+        # twisted.web's 12 hours; a WebSocket, once upgraded, is not subject to it
+        self.site = StatsSite(self.root, timeout=60)
 
         self.listening = Deferred()
         self.port = None

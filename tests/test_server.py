@@ -155,6 +155,23 @@ async def test_stats_received_in_order():
 
 
 @pytest_twisted.ensureDeferred
+async def test_http_idle_timeout_spares_websockets():
+    server = await start_server()
+    server.site.timeOut = 0.5  # the idle timeout of plain HTTP connections
+    try:
+        client = await connect(port_of(server))
+        await deferLater(reactor, 1.5, lambda: None)
+        assert not client.closed.called
+        client.send_frame(encode_protobuf([stat("still-open")]))
+        [got] = await take(server, 1)
+        assert got.name == "still-open"
+        client.sendClose()
+        assert (await bounded(client.closed))[1] == 1000
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
 async def test_closed_connections_are_not_kept():
     """Knative's TestServerDoesNotLeakGoroutines: nothing of a closed connection stays."""
     import gc
