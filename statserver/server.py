@@ -200,7 +200,10 @@ class StatsServer(Service):
                     queued=len(self.stats.pending),
                 )
             for conn in list(self._connections):
-                conn.abort()
+                try:
+                    conn.abort()
+                except Exception:
+                    self._log.failure("Cannot drop {peer}", peer=conn.peer)
             self._log.info("Stats server stopped")
 
         done.addBoth(finish)
