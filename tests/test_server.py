@@ -312,6 +312,15 @@ async def test_bucket_host(host, accepted):
             with pytest.raises(HandshakeFailed):
                 await connect(port_of(server), host=host)
             assert server.metrics.bucket_refusals._value.get() == 1
+            # Knative's answer: 200 without upgrading
+            upgrade = {
+                b"Host": [host.encode()],
+                b"Upgrade": [b"websocket"],
+                b"Sec-WebSocket-Version": [b"13"],
+                b"Sec-WebSocket-Key": [b"dGhlIHNhbXBsZSBub25jZQ=="],
+            }
+            code, _, body = await http_get(port_of(server), b"/", upgrade)
+            assert (code, body) == (200, b"")
     finally:
         await bounded(server.stopService())
 
