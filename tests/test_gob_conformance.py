@@ -8,6 +8,7 @@ import json
 import math
 import os
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,16 @@ def _float_matches(got, exp):
     return isinstance(exp, (int, float)) and not isinstance(exp, bool) and got == exp
 
 
+def _rfc3339(t):
+    """Go's RFC3339Nano in UTC: the fraction's trailing zeros dropped."""
+    try:
+        when = datetime(1970, 1, 1) + timedelta(seconds=t.seconds)
+    except OverflowError:  # beyond datetime's years 1-9999
+        return t.rfc3339()
+    frac = f".{t.nanos:09d}".rstrip("0") if t.nanos else ""
+    return when.strftime("%Y-%m-%dT%H:%M:%S").rjust(19, "0") + frac + "Z"
+
+
 def _b64(data):
     return base64.b64encode(data).decode()
 
@@ -76,7 +87,7 @@ def matches(got, exp):
     if isinstance(got, bytes):
         return exp == {"bytes": _b64(got)}
     if isinstance(got, GoTime):
-        return exp == {"time": got.rfc3339()}
+        return exp == {"time": _rfc3339(got)}
     if isinstance(got, GoOpaque):
         return exp == {"opaque": _b64(got.data)}
     if isinstance(got, GoInterface):

@@ -394,3 +394,10 @@ def test_values_of_gobs_own_bootstrap_types():
     got = decode(value(16, definition))
     assert got["SliceT"] == {"CommonType": {"Name": "Ints", "Id": 65}, "Elem": 2}
     assert got["ArrayT"] == {"CommonType": {"Name": "", "Id": 0}, "Elem": 0, "Len": 0}
+
+
+def test_bytes_like_input():
+    stream = POINT + point(1, 2)
+    assert decode(bytearray(stream)) == decode(memoryview(stream)) == {"X": 1, "Y": 2}
+    with pytest.raises(TypeError):
+        decode(5)

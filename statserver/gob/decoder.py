@@ -141,6 +141,8 @@ def _run(data, target, opts, single, use_cache=True):
     lim = _limits(opts)
     spec = spec_for(target)
     if not isinstance(data, bytes):
+        if not isinstance(data, (bytearray, memoryview)):
+            raise TypeError(f"gob data must be bytes-like, not {type(data).__name__}")
         data = bytes(data)
     try:
         return _decode(data, spec, lim, single, use_cache)

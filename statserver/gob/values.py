@@ -48,10 +48,29 @@ class GoTime(NamedTuple):
         return (_EPOCH + timedelta(seconds=self.seconds, microseconds=self.nanos // 1000)).astimezone(tz)
 
     def rfc3339(self):
-        """RFC 3339 in UTC as Go's RFC3339Nano writes it (fraction's trailing zeros dropped)."""
-        from statserver.model import rfc3339_ns
+        """RFC 3339 in UTC as Go's RFC3339Nano writes it (fraction's trailing zeros
+        dropped), for any year Go can hold (beyond 0001-9999 too, as Go prints them)."""
+        days, secs = divmod(self.seconds, 86400)
+        year, month, day = _civil_from_days(days)
+        ymd = f"-{-year:04d}" if year < 0 else f"{year:04d}"
+        text = f"{ymd}-{month:02d}-{day:02d}T{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+        if self.nanos:
+            text += "." + f"{self.nanos:09d}".rstrip("0")
+        return text + "Z"
 
-        return rfc3339_ns(self.unix_nano)
+
+def _civil_from_days(days):
+    """(year, month, day) of the proleptic Gregorian calendar, ``days`` after 1970-01-01
+    (Howard Hinnant's algorithm; exact for any int)."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
 
 
 class GoInterface(NamedTuple):
