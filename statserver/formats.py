@@ -69,8 +69,6 @@ def decode_gob(payload, received_at=None):
         return decode_stat_frame(bytes(payload), received_at)
     except GobError as e:
         raise FrameError(GOB, str(e)) from None
-    except NotImplementedError:
-        raise FrameError(GOB, "the gob decoder is not available") from None
 
 
 # ---- JSON text frames (v0.16–v0.19) ----
