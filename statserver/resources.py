@@ -12,7 +12,7 @@ def is_kubelet_probe(request):
     """True for a kubelet's probe: ``User-Agent: kube-probe/...`` or a ``K-Kubelet-Probe``
     header (what Knative's ``network.IsKubeletProbe`` checks)."""
     agent = request.getHeader(b"user-agent") or b""
-    return agent.startswith(b"kube-probe/") or request.requestHeaders.hasHeader(b"k-kubelet-probe")
+    return agent.startswith(b"kube-probe/") or bool(request.getHeader(b"k-kubelet-probe"))
 
 
 def is_websocket_upgrade(request):
