@@ -401,3 +401,29 @@ def test_bytes_like_input():
     assert decode(bytearray(stream)) == decode(memoryview(stream)) == {"X": 1, "Y": 2}
     with pytest.raises(TypeError):
         decode(5)
+
+
+def test_nested_interface_with_definitions_inside_as_go_writes_it(monkeypatch):
+    # Box{X: "x", V: Pair{A: 1, B: Leaf{L: [1.5]}}, Y: 7}, V and B interfaces. Go flushes the
+    # message at each type definition met inside an interface value; inside the outer
+    # interface, the inner definitions are count-delimited chunks, and the outer value's
+    # byte count covers only its first chunk.
+    box = struct_type(66, "Box", [("X", 6), ("V", 8), ("Y", 2)])
+    pair_def = struct_type(67, "Pair", [("A", 2), ("B", 8)])[1:]
+    leaf_def = struct_type(68, "Leaf", [("L", 69)])[1:]
+    slice_def = slice_type(69, 4)[1:]
+    m1 = i(66) + u(1) + s("x") + u(1) + s("main.Pair") + pair_def
+    leaf_value = u(1) + u(1) + f(1.5) + u(0)
+    chunk1 = u(1) + i(1) + u(1) + s("main.Leaf") + leaf_def
+    chunk3 = i(68) + u(len(leaf_value)) + leaf_value + u(0)
+    m2 = i(67) + msg(chunk1) + msg(slice_def) + msg(chunk3) + u(1) + i(7) + u(0)
+    stream = box + msg(m1) + msg(m2)
+    expected = {
+        "X": "x",
+        "V": GoInterface("main.Pair", {"A": 1, "B": GoInterface("main.Leaf", {"L": [1.5]})}),
+        "Y": 7,
+    }
+    assert decode(stream) == expected  # interpreted
+    monkeypatch.setattr(decoder, "INTERPRET_FIRST", False)
+    clear_cache()
+    assert decode(stream) == expected  # compiled
