@@ -188,6 +188,16 @@ def test_int_kinds_are_range_checked():
         encode("3", INT)
 
 
+def test_values_of_the_wrong_kind_are_gob_errors():
+    point = Struct("Point", [("X", INT)])
+    for value, gotype in (("1.5", FLOAT64), ("1", COMPLEX128), (1, BOOL), ("abc", Slice(STRING)),
+                          ({"a": 1}, Slice(INT)), (5, Slice(INT)), (3, Map(STRING, INT)),
+                          ([1, 2], Map(STRING, INT)), (7, point), ("x", point), ((1,), point),
+                          (1, INTERFACE), (1.5, TIME), ("x", Opaque("O"))):
+        with pytest.raises(GobError):
+            encode(value, gotype)
+
+
 def test_float32_rounds_like_a_go_conversion():
     assert encode(0.1, FLOAT32) == encode(struct.unpack("<f", struct.pack("<f", 0.1))[0], FLOAT64)
     assert encode(1e300, FLOAT32) == encode(math.inf, FLOAT64)

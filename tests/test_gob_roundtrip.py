@@ -283,3 +283,26 @@ def test_nested_interface_with_definitions_inside():
          "Y": 7}
     data = encode(v, BOX, registry={"main.Pair": pair, "main.Leaf": gt.Pointer(leaf)})
     assert decode(data) == v
+
+
+junk = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.complex_numbers(),
+              st.text(max_size=4), st.binary(max_size=4), go_times,
+              st.builds(GoOpaque, st.text(max_size=3), st.binary(max_size=3)),
+              st.builds(GoInterface, st.sampled_from([*REGISTRY, "main.Nope"]), st.integers())),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.tuples(inner, inner),
+                            st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                            st.builds(GoInterface, st.sampled_from(sorted(REGISTRY)), inner)),
+    max_leaves=10,
+)
+
+
+@SETTINGS
+@given(go_types, junk)
+def test_any_python_value_gives_a_stream_or_gob_error(t, value):
+    """Whatever Python value meets whatever Go type: a stream Go can read, or GobError."""
+    try:
+        data = Encoder(registry=REGISTRY).encode(value, t)
+    except GobError:
+        return
+    decode(data)  # what was written is a well-formed stream

@@ -293,6 +293,16 @@ class _State:
             self.fieldnum = field
 
 
+_NOT_STRUCTS = (str, bytes, bytearray, memoryview, int, float, complex, list, set, frozenset)
+
+
+def _type_text(t):
+    try:
+        return t.go_string()
+    except Exception:
+        return repr(t)
+
+
 def _get_field(value, name):
     if type(value) is dict:  # the common case, before the slower ABC check
         return value.get(name)
@@ -300,6 +310,9 @@ def _get_field(value, name):
         return None
     if isinstance(value, Mapping):
         return value.get(name)
+    if isinstance(value, _NOT_STRUCTS) or type(value) is tuple:  # (a NamedTuple is fine)
+        raise GobError(f"a struct value must be a mapping or an object with its fields, "
+                       f"not {type(value).__name__}")
     return getattr(value, name, None)
 
 
@@ -314,6 +327,19 @@ def _int_value(t, v):
         lo, hi = 0, (1 << t.bits) - 1
     if not lo <= v <= hi:
         raise GobError(f"{v} does not fit in {t.name}")
+    return v
+
+
+def _number(v, kind):
+    """``float(v)`` or ``complex(v)`` for numbers only (not the strings those also take)."""
+    if isinstance(v, (int, float)) or (kind is complex and isinstance(v, complex)):
+        return kind(v)
+    raise GobError(f"{kind.__name__} needs a number, not {type(v).__name__}")
+
+
+def _sequence(t, v):
+    if isinstance(v, (str, Mapping)) or not hasattr(v, "__len__"):
+        raise GobError(f"{t.go_string()} needs a sequence, not {type(v).__name__}")
     return v
 
 
@@ -372,6 +398,10 @@ class Encoder:
             self._forget_since(known)  # nothing of this value was written
             if isinstance(e, RecursionError):
                 raise GobError("value nested too deeply") from None
+            if isinstance(e, (TypeError, ValueError, OverflowError)) and not isinstance(e, GobError):
+                # e.g. float("x"), len(5), a dict for a slice of ints
+                raise GobError(f"cannot encode {type(value).__name__} as "
+                               f"{_type_text(gotype)}: {e}") from e
             raise
         return bytes(out)
 
@@ -486,7 +516,7 @@ class Encoder:
                 if not v:  # None, 0.0 and -0.0 (Go's f != 0); NaN is sent
                     return False
                 put_uint(b, d)
-                put_float(b, float(v))
+                put_float(b, v if type(v) is float else _number(v, float))
                 return True
         elif kind in (gt.INT_ID, gt.UINT_ID):
             signed = kind == gt.INT_ID
@@ -567,18 +597,20 @@ class Encoder:
                     else:
                         put_uint(b, v)
             elif kind == gt.FLOAT_ID:
-                v = 0.0 if v is None else float(v)
+                v = 0.0 if v is None else _number(v, float)
                 if t.bits == 32:
                     v = _to_float32(v)
                 if v != 0 or state.send_zero:
                     state.update(field)
                     put_float(b, v)
             elif kind == gt.BOOL_ID:
+                if v is not None and not isinstance(v, bool):
+                    raise GobError(f"bool needs a bool, not {type(v).__name__}")
                 if v or state.send_zero:
                     state.update(field)
                     b.append(1 if v else 0)
             else:  # complex
-                v = 0j if v is None else complex(v)
+                v = 0j if v is None else _number(v, complex)
                 if t.bits == 32:
                     v = complex(_to_float32(v.real), _to_float32(v.imag))
                 if v != 0 or state.send_zero:
@@ -591,12 +623,12 @@ class Encoder:
         elif isinstance(t, gt.Slice):
             if _is_bytes(t):
                 return self._op(gt.BYTES, state, field, v)
-            v = () if v is None else v
+            v = () if v is None else _sequence(t, v)
             if len(v) or state.send_zero:
                 state.update(field)
                 self._encode_array(b, t.elem, v)
         elif isinstance(t, gt.Array):
-            v = gt.zero_value(t) if v is None else v
+            v = gt.zero_value(t) if v is None else _sequence(t, v)
             if len(v) != t.length:
                 raise GobError(f"{t.go_string()} needs {t.length} elements, not {len(v)}")
             state.update(field)
