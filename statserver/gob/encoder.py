@@ -27,7 +27,6 @@ from statserver.gob.values import GoInterface, GoOpaque, GoTime
 
 _UNIX_TO_INTERNAL = 62135596800  # seconds from 0001-01-01 to 1970-01-01
 _WIRE_FIELD = {"array": 1, "slice": 2, "struct": 3, "map": 4, "gob": 5, "binary": 6, "text": 7}
-_MISSING = object()
 
 
 # ---- the primitives of the wire format -------------------------------------------------
@@ -114,7 +113,7 @@ def _is_external(t):
 
 
 def _is_bytes(t):
-    if t is gt.BYTES:
+    if t == gt.BYTES:
         return True
     if isinstance(t, gt.Slice) and isinstance(t.elem, gt.Scalar):
         return t.elem.wire_id == gt.UINT_ID and t.elem.bits == 8
@@ -395,20 +394,21 @@ class Encoder:
             self._encode(b, value, gotype)
             self._write_message(out, b)
         except BaseException as e:
-            self._forget_since(known)  # nothing of this value was written
-            if isinstance(e, RecursionError):
-                raise GobError("value nested too deeply") from None
-            if isinstance(e, (TypeError, ValueError, OverflowError)) and not isinstance(e, GobError):
-                # e.g. float("x"), len(5), a dict for a slice of ints
-                raise GobError(f"cannot encode {type(value).__name__} as "
-                               f"{_type_text(gotype)}: {e}") from e
-            raise
+            self._failed(e, known, value, gotype)
         return bytes(out)
 
-    def _forget_since(self, known):
-        """Forget the types marked sent after the first ``known`` (dicts keep their order)."""
-        for t in list(self._sent)[known:]:
+    def _failed(self, e, known, value, gotype):
+        """Undo a failed ``encode``/``describe`` (nothing of it was written: its types are
+        described again next time) and raise ``GobError`` for a bad value or type."""
+        for t in list(self._sent)[known:]:  # dicts keep their order
             del self._sent[t]
+        if isinstance(e, RecursionError):
+            raise GobError("value or type nested too deeply") from None
+        if isinstance(e, (TypeError, ValueError, OverflowError)) and not isinstance(e, GobError):
+            # e.g. len(5), a struct declared but not defined, a lone surrogate in a str
+            raise GobError(f"cannot encode {type(value).__name__} as "
+                           f"{_type_text(gotype)}: {e}") from e
+        raise e
 
     def describe(self, gotype):
         """The type definitions a value of ``gotype`` needs that the stream has not had yet
@@ -418,9 +418,8 @@ class Encoder:
         self._w = [out]
         try:
             self._send_type_descriptor(out, _State(bytearray()), gotype)
-        except BaseException:
-            self._forget_since(known)
-            raise
+        except BaseException as e:
+            self._failed(e, known, None, gotype)
         return bytes(out)
 
     # -- types (Go's sendTypeDescriptor, sendType, sendActualType) --
