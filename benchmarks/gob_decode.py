@@ -8,7 +8,10 @@ StatMessages in one stream, through ``decode_all``. Cold frames are interpreted;
 second use compiles its decoder (the "second frame" row). Prints the median and the minimum of ``--repeat`` runs (the machine is shared: the minimum
 is the least disturbed).
 
-    python benchmarks/gob_decode.py [--repeat 7] [--seconds 0.5]
+    python benchmarks/gob_decode.py [--repeat 7] [--seconds 0.5] [--against-go]
+
+``--against-go`` also times Go's own fresh ``gob.NewDecoder(...).Decode`` of the same frame
+(``benchmarks/gob_decode_go.go``; needs ``go`` on PATH, builds offline) in the same run.
 """
 
 import argparse
@@ -17,6 +20,7 @@ import os
 import platform
 import statistics
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -86,6 +90,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--against-go", action="store_true", help="also time Go's decoder")
     args = parser.parse_args()
     path = FRAMES / "v10.jsonl"
     frames = [bytes.fromhex(json.loads(line)["frame"]) for line in path.read_text().splitlines() if line]
@@ -114,7 +119,27 @@ def main():
     for label, fn, setup, per in rows:
         runs = [us / per for us in per_call_us(fn, args.seconds, args.repeat, setup)]
         print(f"{label:48s} {statistics.median(runs):17.2f} {min(runs):8.2f}")
-    print("reference: Go 1.19 gob.NewDecoder(...).Decode of the same frame, about 19 µs here (issue 2)")
+    if args.against_go:
+        print(go_figure(frame))
+    else:
+        print("reference: Go 1.19's fresh gob.NewDecoder(...).Decode of this frame: 13-19 µs here (--against-go)")
+
+
+def go_figure(frame):
+    """Go's fresh-decoder time for the frame, from benchmarks/gob_decode_go.go."""
+    env = dict(os.environ, GO111MODULE="off", GOFLAGS="")
+    env.setdefault("GOCACHE", os.path.join(tempfile.gettempdir(), "statserver-gob-bench-gocache"))
+    source = Path(__file__).with_name("gob_decode_go.go")
+    try:
+        out = subprocess.run(
+            ["go", "run", str(source)], input=frame.hex(), capture_output=True, text=True, env=env, timeout=600
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"Go: not measured ({exc})"
+    if out.returncode:
+        return f"Go: not measured ({out.stderr.strip().splitlines()[-1:]})"
+    version = subprocess.run(["go", "version"], capture_output=True, text=True, env=env).stdout.strip()
+    return f"{out.stdout.strip()} ({version})"
 
 
 if __name__ == "__main__":
