@@ -4,6 +4,7 @@ quickly, and the same answer with a warm cache as with a cold one."""
 
 import json
 import os
+import tracemalloc
 from pathlib import Path
 
 from gobwire import f, go_time, i, msg, s, single, u, value
@@ -278,3 +279,16 @@ def test_vectors_with_trailing_garbage_same_answer_on_every_path(data):
     interpreted, compiled, cached = _both_paths(data)
     assert _same(interpreted, compiled)
     assert _same(compiled, cached)
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 10, 20))
+@given(st.one_of(mutated(), st.binary(max_size=512)))
+def test_memory_stays_bounded(data):
+    clear_cache()
+    tracemalloc.start()
+    try:
+        _outcome(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000 + 200 * len(data)
