@@ -37,7 +37,7 @@ class Limits(NamedTuple):
 DEFAULT_LIMITS = Limits()
 CACHE_SIZE = 256
 # Zero values and wide structs built per stream: a budget of elements linear in its size.
-BUDGET_BASE, BUDGET_PER_BYTE = 1 << 16, 16
+BUDGET_BASE, BUDGET_PER_BYTE = 1 << 18, 16
 INTERPRET_FIRST = True  # tests set False to run compiled code from a type's first use
 
 
