@@ -427,3 +427,52 @@ def test_nested_interface_with_definitions_inside_as_go_writes_it(monkeypatch):
     monkeypatch.setattr(decoder, "INTERPRET_FIRST", False)
     clear_cache()
     assert decode(stream) == expected  # compiled
+
+
+class Everything(NamedTuple):
+    Points: list[Point] = []
+    ByName: dict[str, Point] = {}
+    Flag: bool = False
+    Raw: bytes = b""
+    Z: complex = 0j
+    Blob: GoOpaque | None = None
+    Count: int = 0
+
+
+def test_typed_containers_and_scalars_on_both_paths(monkeypatch):
+    stream = (
+        struct_type(
+            66,
+            "E",
+            [("Points", 67), ("ByName", 68), ("Flag", 1), ("Raw", 5), ("Z", 7), ("Blob", 69), ("Count", 3)],
+        )
+        + slice_type(67, 70)
+        + map_type(68, 6, 70)
+        + encoder_type(69, "Blob", "binary")
+        + POINT
+        + value(
+            66,
+            fields(
+                (0, u(2) + fields((0, i(1))) + fields((1, i(2)))),
+                (1, u(1) + s("p") + fields((0, i(3)), (1, i(4)))),
+                (2, u(1)),
+                (3, s(b"\x00\x01")),
+                (4, f(1.0) + f(-1.0)),
+                (5, s(b"bin")),
+                (6, u(2**64 - 1)),
+            ),
+        )
+    )
+    expected = Everything(
+        [Point(1, 0), Point(0, 2)],
+        {"p": Point(3, 4)},
+        True,
+        b"\x00\x01",
+        complex(1, -1),
+        GoOpaque("Blob", b"bin", "binary"),
+        2**64 - 1,
+    )
+    assert decode(stream, Everything) == expected
+    monkeypatch.setattr(decoder, "INTERPRET_FIRST", False)
+    clear_cache()
+    assert decode(stream, Everything) == expected
