@@ -243,7 +243,7 @@ class _Unit:
                 fwt = types[fid]
                 if fwt.kind in ("slice", "map", "array", "struct"):
                     L.append(f"    v{i} = _M")
-                    after.append(f"    if v{i} is _M: v{i} = _zero(s, {fid}, {self.const(frozenset((wt.id,)))})")
+                    after.append(f"    if v{i} is _M: v{i} = _zero(s, {fid}, {self.const(frozenset((wt.id,)))}, pos)")
                 else:
                     L.append(f"    v{i} = {self.const(_immutable_zero(fwt))}")
                 slots.append((f"v{i}", fid, ANY))

@@ -176,7 +176,7 @@ def _struct(s, buf, pos, end, wt, spec):
         for i, (_, fid) in enumerate(fields):
             if vals[i] is _MISSING:
                 fwt = types[fid]
-                vals[i] = _zero(s, fid, own) if fwt.kind in _CONTAINERS else _immutable_zero(fwt)
+                vals[i] = _zero(s, fid, own, pos) if fwt.kind in _CONTAINERS else _immutable_zero(fwt)
         return dict(zip((name for name, _ in fields), vals, strict=True)), pos
     for j, (_, _, _, default) in enumerate(spec.fields):
         if vals[j] is _MISSING:

@@ -204,7 +204,7 @@ def _freeze(v):
     return v
 
 
-def _zero(s, tid, busy=frozenset()):
+def _zero(s, tid, busy=frozenset(), pos=None):
     """The zero value of an absent field of a container or struct type; absent arrays and
     structs are charged to the stream's allocation budget."""
     wt = s.ctx.types[tid]
@@ -218,13 +218,13 @@ def _zero(s, tid, busy=frozenset()):
     if tid in busy:
         return None  # a struct that contains itself: only a nil pointer ends it
     if len(busy) >= s.maxd:
-        raise GobError("zero value nests deeper than max_depth", None)
+        raise GobError("zero value of an absent field nests deeper than max_depth", pos)
     busy = busy | {tid}
     n = wt.length if kind == "array" else len(wt.fields)
-    charge(s, n, None)
+    charge(s, n, pos)
     if kind == "array":
-        return [_zero(s, wt.elem, busy) for _ in range(n)]
-    return {name: _zero(s, fid, busy) for name, fid in wt.fields}
+        return [_zero(s, wt.elem, busy, pos) for _ in range(n)]
+    return {name: _zero(s, fid, busy, pos) for name, fid in wt.fields}
 
 
 _SCALAR_ZEROS = {"bool": False, "int": 0, "uint": 0, "float": 0.0, "complex": 0j, "string": "", "bytes": b""}
