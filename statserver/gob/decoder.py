@@ -132,7 +132,10 @@ def _context(s, lim, use_cache):
         if len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     else:
-        _cache.move_to_end(key)
+        try:
+            _cache.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread: keep using it
+            pass
     _last = (prefix, lim, ctx)
     return ctx, end
 
