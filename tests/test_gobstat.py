@@ -3,6 +3,8 @@ decodes to exactly the stats its README says."""
 
 import json
 import os
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,35 @@ def test_key_without_a_slash_and_a_frame_without_stat():
 def test_garbage_is_a_gob_error(payload):
     with pytest.raises(GobError):
         decode_stat_frame(payload)
+
+
+def test_threads_share_the_cache_safely(monkeypatch):
+    from statserver.gob import decoder
+
+    frames = [p.values[0] for p in _frames() if p.values[0] is not None]
+    if not frames:
+        pytest.skip(f"no frames at {FRAMES}")
+    monkeypatch.setattr(decoder, "CACHE_SIZE", 2)  # six eras: constant eviction
+    expected = [decode_stat_frame(bytes.fromhex(f["frame"])) for f in frames]
+    failures = []
+
+    def work(offset):
+        try:
+            for n in range(600):
+                k = (n * 7 + offset) % len(frames)
+                assert decode_stat_frame(bytes.fromhex(frames[k]["frame"])) == expected[k]
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
