@@ -30,6 +30,7 @@ class _StatMessage(NamedTuple):
 
 
 _NO_STAT = _Stat()
+_GO_ZERO_SECONDS = GoTime().seconds  # Go's zero time.Time: no time sent
 _new_stat_message = tuple.__new__  # StatMessage's own __new__ costs a Python call
 
 
@@ -46,23 +47,25 @@ def decode_stat_frame(payload, received_at=None):
         namespace, name = key
     if stat is None:
         stat = _NO_STAT
-    t = stat.Time
-    if t is None or t.is_zero():
-        timestamp = offset = None
-    else:
-        timestamp = t.seconds * 1_000_000_000 + t.nanos
-        offset = t.offset
+    t, pod, average, proxied_average, count, proxied_count, uptime = stat
+    timestamp = offset = None
+    if t is not None:
+        seconds, nanos, offset = t
+        if seconds == _GO_ZERO_SECONDS and not nanos:
+            offset = None
+        else:
+            timestamp = seconds * 1_000_000_000 + nanos
     return _new_stat_message(
         StatMessage,
         (
             namespace,
             name,
-            stat.PodName,
-            stat.AverageConcurrentRequests,
-            stat.AverageProxiedConcurrentRequests,
-            stat.RequestCount,
-            stat.ProxiedRequestCount,
-            stat.ProcessUptime,
+            pod,
+            average,
+            proxied_average,
+            count,
+            proxied_count,
+            uptime,
             timestamp,
             received_at,
             offset,
