@@ -476,3 +476,24 @@ def test_typed_containers_and_scalars_on_both_paths(monkeypatch):
     monkeypatch.setattr(decoder, "INTERPRET_FIRST", False)
     clear_cache()
     assert decode(stream, Everything) == expected
+
+
+def test_deeply_nested_types_and_skipped_values_cve_style(monkeypatch):
+    # CVE-2022-30635 / CVE-2024-34156 shapes: 4 000 nested slice types, a value nested all
+    # the way down, decoded generically and skipped by a typed target that lacks the field.
+    depth = 4_000
+    defs = b"".join(slice_type(100 + n, 101 + n) for n in range(depth - 1)) + slice_type(99 + depth, 2)
+    body = u(1) * (depth - 1) + u(1) + i(5)
+    holder = struct_type(66, "H", [("Deep", 100), ("X", 2)])
+    stream = holder + defs + value(66, fields((0, body), (1, i(3))))
+    empty = holder + defs + value(66, fields((1, i(3))))
+    for interpret_first in (True, False):
+        monkeypatch.setattr(decoder, "INTERPRET_FIRST", interpret_first)
+        clear_cache()
+        started = time.monotonic()
+        for target in (None, Point):
+            with pytest.raises(GobError, match="max_depth"):
+                decode(stream, target)
+        assert decode(empty)["X"] == 3
+        assert decode(empty, Point) == Point(3, 0)
+        assert time.monotonic() - started < 5
