@@ -292,3 +292,16 @@ def test_memory_stays_bounded(data):
     finally:
         tracemalloc.stop()
     assert peak < 8_000_000 + 200 * len(data)
+
+
+@FUZZ
+@given(st.lists(st.one_of(mutated(), st.sampled_from(VECTOR_STREAMS)), min_size=2, max_size=5))
+def test_streams_sharing_the_cache_decode_as_alone(streams):
+    alone = []
+    for data in streams:
+        clear_cache()
+        alone.append(_outcome(data))
+    clear_cache()
+    for _ in range(3):  # interpreted, then compiled, then warm: all in one shared cache
+        for data, expected in zip(streams, alone, strict=True):
+            assert _same(_outcome(data), expected)

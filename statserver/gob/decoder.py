@@ -21,7 +21,7 @@ from statserver.gob.runtime import (
     _type_sequence,
 )
 from statserver.gob.targets import spec_for
-from statserver.gob.wiretypes import _read_type_id, check_reachable, read_uint, type_size
+from statserver.gob.wiretypes import _read_type_id, check_reachable, type_size
 
 
 class Limits(NamedTuple):
@@ -84,18 +84,28 @@ def clear_cache():
 
 
 def _definitions_prefix(data):
-    """Length of the leading run of whole type-definition messages."""
+    """Length of the leading run of whole type-definition messages (a quick scan: the
+    messages are parsed, and checked, when the run is not in the cache)."""
     pos = 0
     n = len(data)
     while pos < n:
-        try:
-            length, p = read_uint(data, pos, n)
-            if length == 0 or length > n - p:
+        b = data[pos]
+        if b < 128:
+            length, p = b, pos + 1
+        else:
+            p = pos + 257 - b
+            if p - pos > 9 or p > n:
                 break
-            tid, _ = _read_type_id(data, p, p + length)
-        except GobError:
+            length = int.from_bytes(data[pos + 1 : p], "big")
+        if length == 0 or length > n - p:
             break
-        if tid >= 0:
+        c = data[p]  # the type id: negative when its uint's low bit is set
+        if c >= 128:
+            k = 256 - c
+            if k > 8 or k >= length:
+                break
+            c = data[p + k]
+        if not c & 1:
             break
         pos = p + length
     return pos
