@@ -4,7 +4,8 @@ Times the first frame of ``$STAT_FRAMES/v10.jsonl`` (the seed's StatMessage, def
 ``../shared/stat-frames`` next to the repository): generic ``decode`` and typed
 ``decode_stat_frame``, warm (type definitions cached, as for every frame after a sender's
 first) and cold (cache cleared before each frame); and a protobuf-era-sized batch, 100
-StatMessages in one stream, through ``decode_all``. Cold frames are interpreted; a type's
+StatMessages in one stream, through ``decode_all``; and frames of two senders (v10, v12)
+in turn. Cold frames are interpreted; a type's
 second use compiles its decoder (the "second frame" row). Prints the median and the minimum of ``--repeat`` runs (the machine is shared: the minimum
 is the least disturbed).
 
@@ -95,6 +96,12 @@ def main():
     path = FRAMES / "v10.jsonl"
     frames = [bytes.fromhex(json.loads(line)["frame"]) for line in path.read_text().splitlines() if line]
     frame = frames[0]
+    other_path = FRAMES / "v12.jsonl"
+    other = bytes.fromhex(json.loads(other_path.read_text().splitlines()[0])["frame"])
+
+    def two_senders():  # frames of two eras in turn: the cache lookup misses its shortcut
+        decode_stat_frame(frame)
+        decode_stat_frame(other)
     batch = batch_stream(frames, 100)
     assert len(decode_all(batch)) == 100 and len(decode_all(batch, _StatMessage)) == 100
 
@@ -112,6 +119,7 @@ def main():
         ("typed decode_stat_frame, cold (interpreted)", lambda: decode_stat_frame(frame), clear_cache, 1),
         ("generic decode, cold (interpreted)", lambda: decode(frame), clear_cache, 1),
         ("typed, second frame (compiles)", lambda: decode_stat_frame(frame), first_frame_seen, 1),
+        ("typed, two senders in turn (v10, v12)", two_senders, None, 2),
         ("batch of 100, typed decode_all, per message", lambda: decode_all(batch, _StatMessage), None, 100),
         ("batch of 100, generic decode_all, per message", lambda: decode_all(batch), None, 100),
     ]
