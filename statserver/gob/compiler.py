@@ -33,8 +33,7 @@ from statserver.gob.values import GoOpaque
 from statserver.gob.wiretypes import ENCODER_KINDS, reaches_interface
 
 MISSING = object()
-
-
+# What generated code calls, by the names it uses.
 _HELPERS = {
     "_eof": _eof,
     "_ulong": _ulong,
@@ -56,7 +55,6 @@ _HELPERS = {
     "_PAD": (b"", b"") + tuple(bytes(8 - n) for n in range(1, 9)),
     "_tn": tuple.__new__,
 }
-
 
 
 def _uint(lines, ind, var, check=True):
