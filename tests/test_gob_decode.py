@@ -131,6 +131,8 @@ def test_map_with_struct_keys_and_nan_keys():
     assert isinstance(key, FrozenStruct) and key == {"X": 1, "Y": 0} and val == "one"
     with pytest.raises(TypeError):
         key["X"] = 2
+    # a user looks the key up with a dict built in another field order
+    assert decode(stream)[FrozenStruct({"Y": 0, "X": 1})] == "one"
     nan_keys = map_type(72, 4, 2) + single(72, u(2) + f(math.nan) + i(1) + f(math.nan) + i(2))
     assert sorted(decode(nan_keys).values()) == [1, 2]
 

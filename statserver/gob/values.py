@@ -96,7 +96,7 @@ class FrozenStruct(dict):
     __slots__ = ()
 
     def __hash__(self):
-        return hash(tuple(self.items()))
+        return hash(frozenset(self.items()))  # equal dicts hash alike whatever their order
 
     def _read_only(self, *args, **kwargs):
         raise TypeError("a FrozenStruct map key is read-only")
