@@ -1,15 +1,13 @@
 """The aggregator fed Knative's own frames (``$STAT_FRAMES``) at ``Clock`` times, checked
 against averages worked out by hand; eviction, the revision cap, options."""
 
-import json
-import os
 from collections import defaultdict
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from shared_data import ERAS, read_frames
 from twisted.internet.task import Clock
 from twisted.logger import Logger
 
@@ -27,8 +25,6 @@ from statserver.bucketing import compute_smoothing_coeff
 from statserver.model import StatMessage
 
 S = 1_000_000_000
-ROOT = Path(__file__).resolve().parent.parent
-FRAMES = Path(os.environ.get("STAT_FRAMES", ROOT.parent / "shared" / "stat-frames"))
 T27 = datetime(2019, 3, 14, 14, 9, 27, tzinfo=timezone.utc).timestamp()  # 1552572567
 
 
@@ -41,11 +37,7 @@ def parse_time(text):
 
 def frames(name):
     """Each frame's stats (dicts) of a file of ``$STAT_FRAMES``."""
-    path = FRAMES / name
-    if not path.exists():
-        pytest.skip(f"{path} not found (set $STAT_FRAMES)")
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line)["stats"] for line in f]
+    return [frame["stats"] for frame in read_frames(name)]
 
 
 def stat_message(d, received_at):
@@ -178,8 +170,7 @@ def test_received_at_when_the_era_sends_no_time():
 
 def test_each_frame_file_aggregates():
     # Every era's stats aggregate (timestamps where the era has them), one per revision.
-    for name in ("v02.jsonl", "v06.jsonl", "v07.jsonl", "v08.jsonl", "v10.jsonl",
-                 "v12.jsonl", "json.jsonl", "proto.jsonl", "proto-ts.jsonl"):
+    for name in ERAS:
         clock = Clock()
         clock.advance(T27 + 100)
         aggregator = Aggregator(clock)
@@ -286,16 +277,3 @@ def test_options_validated_like_knative(check, good, bad):
         with pytest.raises(ValueError):
             check(given)
 
-
-def test_benchmark_runs():
-    # A smoke test of benchmarks/aggregate.py; its figures are for the docs, never asserted.
-    import re
-    import subprocess
-    import sys
-
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "aggregate.py"), "--quick"],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.startswith("machine: ")
-    for aggregation in ("linear", "weighted-exponential"):
-        assert len(re.findall(rf"^  {aggregation} .* µs  \(", run.stdout, re.M)) == 3

@@ -1,5 +1,5 @@
-"""The benchmarks still run: ``benchmarks/ingest.py --quick`` as a smoke test (its
-figures are for benchmarks/README.md, never asserted here)."""
+"""The benchmarks still run (quick settings, as smoke tests): their figures are for
+benchmarks/README.md and the docs, never asserted here."""
 
 import re
 import subprocess
@@ -9,22 +9,39 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def test_ingest_quick_measures_every_format():
-    run = subprocess.run([sys.executable, str(BENCHMARKS / "ingest.py"), "--quick"],
+def run_benchmark(script, *args):
+    """``python benchmarks/SCRIPT ARGS``; its stdout, once it exited 0."""
+    run = subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.startswith("machine: ")
+    return run.stdout
+
+
+def test_ingest_quick_measures_every_format():
+    out = run_benchmark("ingest.py", "--quick")
+    assert out.startswith("machine: ")
     for fmt in ("gob", "json", "protobuf"):
         line = re.search(rf"^  {fmt} \((\d+) stats.*?([\d,]+) stats/s\s+([\d.]+) CPU s/100k",
-                         run.stdout, re.M)
-        assert line, f"no {fmt} figures in:\n{run.stdout}"
+                         out, re.M)
+        assert line, f"no {fmt} figures in:\n{out}"
         assert int(line.group(1)) > 0
         assert int(line.group(2).replace(",", "")) > 0
 
 
 def test_decode_measures_every_format():
-    run = subprocess.run([sys.executable, str(BENCHMARKS / "decode.py"), "--seconds", "0.05",
-                          "--repeat", "1"], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
+    out = run_benchmark("decode.py", "--seconds", "0.05", "--repeat", "1")
     for label in ("gob v10", "json", "protobuf, 100 a frame"):
-        assert re.search(rf"^  {re.escape(label)}.*µs/frame", run.stdout, re.M), run.stdout
+        assert re.search(rf"^  {re.escape(label)}.*µs/frame", out, re.M), out
+
+
+def test_aggregate_measures_both_aggregations():
+    out = run_benchmark("aggregate.py", "--quick")
+    assert out.startswith("machine: ")
+    for aggregation in ("linear", "weighted-exponential"):
+        assert len(re.findall(rf"^  {aggregation} .* µs  \(", out, re.M)) == 3
+
+
+def test_gob_encode_measures_four_cases():
+    out = run_benchmark("gob_encode.py", "--seconds", "0.01", "--repeat", "1")
+    assert out.startswith("machine: ")
+    assert out.count("µs per message") == 4, out

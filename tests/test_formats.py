@@ -7,23 +7,12 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wsclient import delivered, read_frames
+from shared_data import ERAS, read_frames
+from wsclient import delivered
 
 from statserver import formats
 from statserver.formats import FrameError, decode_frame, detect_format
 from statserver.model import StatMessage
-
-ERAS = {
-    "v02.jsonl": "gob",
-    "v06.jsonl": "gob",
-    "v07.jsonl": "gob",
-    "v08.jsonl": "gob",
-    "v10.jsonl": "gob",
-    "v12.jsonl": "gob",
-    "json.jsonl": "json",
-    "proto.jsonl": "protobuf",
-    "proto-ts.jsonl": "protobuf",
-}
 
 
 @pytest.mark.parametrize("name", sorted(ERAS))

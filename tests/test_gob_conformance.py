@@ -4,14 +4,12 @@ values; structural invalid ones raise GobError; the others raise GobError or ret
 raises anything else or takes a second."""
 
 import base64
-import json
 import math
-import os
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
+from shared_data import data_params, gob_vector_files, read_jsonl
 
 from statserver.gob import (
     FrozenStruct,
@@ -24,21 +22,13 @@ from statserver.gob import (
 )
 from statserver.gob.decoder import clear_cache
 
-REPO = Path(__file__).resolve().parent.parent
-VECTORS = Path(os.environ.get("GOB_VECTORS", REPO.parent / "shared" / "gob-vectors"))
-
 
 def _load():
-    if not VECTORS.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no vectors at {VECTORS}"))]
-    cases = []
-    for path in sorted(VECTORS.glob("*.jsonl")):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    case = json.loads(line)
-                    cases.append(pytest.param(case, id=f"{path.stem}:{case['name']}"))
-    return cases
+    return [
+        pytest.param(case, id=f"{path.stem}:{case['name']}")
+        for path in gob_vector_files()
+        for case in read_jsonl(path)
+    ]
 
 
 def _float_matches(got, exp):
@@ -130,7 +120,7 @@ def _decode(data):
     return values, error
 
 
-@pytest.mark.parametrize("case", _load())
+@pytest.mark.parametrize("case", data_params(_load))
 def test_vector(case, monkeypatch):
     data = bytes.fromhex(case["gob"])
     clear_cache()

@@ -6,14 +6,19 @@ valid streams of ``$GOB_VECTORS/fixed.jsonl`` whose Go types are declared below.
 
 import base64
 import itertools
-import json
 import math
-import os
 import struct
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
+from shared_data import (
+    GOB_ERAS,
+    data_params,
+    gob_vector_files,
+    gob_vectors_dir,
+    read_jsonl,
+    stat_frames_dir,
+)
 
 from statserver.gob import GobError, GoInterface, GoOpaque, GoTime, decode_all
 from statserver.gob import gotypes as gt
@@ -51,16 +56,10 @@ from statserver.gob.wiretypes import parse_wire_type, read_int, read_uint
 from statserver.gobstat import encode_stat_frame
 from statserver.model import StatMessage
 
-ROOT = Path(__file__).resolve().parent.parent
-STAT_FRAMES = Path(os.environ.get("STAT_FRAMES", ROOT.parent / "shared" / "stat-frames"))
-GOB_VECTORS = Path(os.environ.get("GOB_VECTORS", ROOT.parent / "shared" / "gob-vectors"))
-GOB_ERAS = ["v02", "v06", "v07", "v08", "v10", "v12"]
 
-
-def _lines(path):
-    if not path.exists():
-        pytest.skip(f"{path} is missing")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def fixed_vectors():
+    """``$GOB_VECTORS/fixed.jsonl`` by name."""
+    return {vec["name"]: vec for vec in read_jsonl(gob_vectors_dir() / "fixed.jsonl")}
 
 
 def rfc3339_to_ns(text):
@@ -86,9 +85,7 @@ def zone_offset_in_frame(frame, ns):
 
 def frame_cases():
     for era in GOB_ERAS:
-        path = STAT_FRAMES / f"{era}.jsonl"
-        lines = _lines(path) if path.exists() else []
-        for i, line in enumerate(lines):
+        for i, line in enumerate(read_jsonl(stat_frames_dir() / f"{era}.jsonl")):
             yield pytest.param(era, line, id=f"{era}-{i}")
 
 
@@ -110,7 +107,7 @@ def stat_from_line(line):
     )
 
 
-@pytest.mark.parametrize(("era", "line"), list(frame_cases()))
+@pytest.mark.parametrize(("era", "line"), data_params(frame_cases, 2))
 def test_stat_frame_bytes_equal_go(era, line):
     assert encode_stat_frame(stat_from_line(line), era=era).hex() == line["frame"]
 
@@ -120,7 +117,7 @@ def test_every_gob_era_has_frames():
 
 
 def test_stat_frame_default_era_is_the_seed_v10():
-    line = _lines(STAT_FRAMES / "v10.jsonl")[0]
+    line = read_jsonl(stat_frames_dir() / "v10.jsonl")[0]
     assert encode_stat_frame(stat_from_line(line)).hex() == line["frame"]
 
 
@@ -381,7 +378,7 @@ def canonical_to_python(v, t):
 
 @pytest.mark.parametrize("name", sorted(FIXED))
 def test_fixed_vector_bytes(name):
-    vectors = {d["name"]: d for d in _lines(GOB_VECTORS / "fixed.jsonl")}
+    vectors = fixed_vectors()
     gotype, first_id, type_ids, registry, values = FIXED[name]
     if callable(gotype):
         gotype = gotype()
@@ -402,7 +399,7 @@ def test_fixed_vector_bytes(name):
 
 @pytest.mark.parametrize("name", ["iface-circle", "iface-square-ptr", "iface-nil", "iface-int"])
 def test_fixed_interface_vectors(name):
-    vec = {d["name"]: d for d in _lines(GOB_VECTORS / "fixed.jsonl")}[name]
+    vec = fixed_vectors()[name]
     holder, registry = _shapes()
     (value,) = vec["values"]
     shape = value["Shape"]
@@ -417,7 +414,7 @@ def test_fixed_interface_vectors(name):
 
 
 def test_fixed_statmessage_vectors():
-    vectors = {d["name"]: d for d in _lines(GOB_VECTORS / "fixed.jsonl")}
+    vectors = fixed_vectors()
     sm = _stat_message()
     seed = canonical_to_python(vectors["statmessage-seed"]["values"][0], sm)
     seed["Stat"]["Time"] = _T65
@@ -430,7 +427,7 @@ def test_fixed_statmessage_vectors():
 
 
 def test_fixed_mixed_stream_and_embedded():
-    vectors = {d["name"]: d for d in _lines(GOB_VECTORS / "fixed.jsonl")}
+    vectors = fixed_vectors()
     point = _point()
     enc = Encoder(first_id=93, type_ids={point: 73})
     out = (enc.encode({"X": 1, "Y": 1}, point) + enc.encode("between", STRING)
@@ -737,17 +734,15 @@ def messages(data):
 
 
 def all_valid_vectors():
-    if not GOB_VECTORS.is_dir():
-        return []
-    out = []
-    for path in sorted(GOB_VECTORS.glob("*.jsonl")):
-        for vec in _lines(path):
-            if vec["kind"] == "valid":
-                out.append(pytest.param(vec, id=vec["name"]))
-    return out
+    return [
+        pytest.param(vec, id=vec["name"])
+        for path in gob_vector_files()
+        for vec in read_jsonl(path)
+        if vec["kind"] == "valid"
+    ]
 
 
-@pytest.mark.parametrize("vec", all_valid_vectors())
+@pytest.mark.parametrize("vec", data_params(all_valid_vectors))
 def test_vector_bytes_with_types_from_the_stream(vec):
     try:
         written = check(vec)
@@ -758,15 +753,3 @@ def test_vector_bytes_with_types_from_the_stream(vec):
             pytest.skip(str(why))
     assert written == messages(bytes.fromhex(vec["gob"]))
 
-
-def test_encode_benchmark_runs():
-    """``benchmarks/gob_encode.py`` still runs (its figures go to docs/gob.md, never asserted)."""
-    import subprocess
-    import sys
-
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gob_encode.py"),
-                          "--seconds", "0.01", "--repeat", "1"],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.startswith("machine: ")
-    assert run.stdout.count("µs per message") == 4, run.stdout

@@ -1,37 +1,26 @@
 """Every frame of every gob-era file in ``$STAT_FRAMES`` (default ``../shared/stat-frames``)
 decodes to exactly the stats its README says."""
 
-import json
-import os
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from gobwire import fields, s, struct_type, value
+from shared_data import GOB_ERAS, data_params, read_jsonl, stat_frames_dir
 
 from statserver.gob import GobError
 from statserver.gobstat import decode_stat_frame
 
-REPO = Path(__file__).resolve().parent.parent
-FRAMES = Path(os.environ.get("STAT_FRAMES", REPO.parent / "shared" / "stat-frames"))
-GOB_ERAS = ("v02", "v06", "v07", "v08", "v10", "v12")
-
 
 def _frames():
-    cases = []
-    for era in GOB_ERAS:
-        path = FRAMES / f"{era}.jsonl"
-        if not path.exists():
-            continue
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f):
-                if line.strip():
-                    cases.append(pytest.param(json.loads(line), id=f"{era}:{n}"))
-    return cases or [pytest.param(None, marks=pytest.mark.skip(reason=f"no frames at {FRAMES}"))]
+    return [
+        pytest.param(frame, id=f"{era}:{n}")
+        for era in GOB_ERAS
+        for n, frame in enumerate(read_jsonl(stat_frames_dir() / f"{era}.jsonl"))
+    ]
 
 
-@pytest.mark.parametrize("frame", _frames())
+@pytest.mark.parametrize("frame", data_params(_frames))
 def test_frame_decodes_to_its_stats(frame):
     assert frame["opcode"] == "binary"
     (expected,) = frame["stats"]
@@ -43,10 +32,7 @@ def test_frame_decodes_to_its_stats(frame):
 
 
 def test_v10_frame_keeps_the_senders_zone_offset():
-    path = FRAMES / "v10.jsonl"
-    if not path.exists():
-        pytest.skip(f"no frames at {FRAMES}")
-    frame = json.loads(path.read_text().splitlines()[0])
+    frame = read_jsonl(stat_frames_dir() / "v10.jsonl")[0]
     message = decode_stat_frame(bytes.fromhex(frame["frame"]))
     assert message.timestamp_offset == 3600  # the sender's CET; timestamp itself is UTC
     assert message.received_at is None
@@ -67,9 +53,7 @@ def test_garbage_is_a_gob_error(payload):
 def test_threads_share_the_cache_safely(monkeypatch):
     from statserver.gob import decoder
 
-    frames = [p.values[0] for p in _frames() if p.values[0] is not None]
-    if not frames:
-        pytest.skip(f"no frames at {FRAMES}")
+    frames = [p.values[0] for p in _frames()]
     monkeypatch.setattr(decoder, "CACHE_SIZE", 2)  # six eras: constant eviction
     expected = [decode_stat_frame(bytes.fromhex(f["frame"])) for f in frames]
     failures = []

@@ -3,20 +3,9 @@ README says, in order, with the server's receive time."""
 
 import pytest
 import pytest_twisted
+from shared_data import ERAS, read_frames
 from twisted.internet import reactor
-from wsclient import bounded, connect, delivered, port_of, read_frames, start_server, take
-
-ERAS = {
-    "v02.jsonl": "gob",
-    "v06.jsonl": "gob",
-    "v07.jsonl": "gob",
-    "v08.jsonl": "gob",
-    "v10.jsonl": "gob",
-    "v12.jsonl": "gob",
-    "json.jsonl": "json",
-    "proto.jsonl": "protobuf",
-    "proto-ts.jsonl": "protobuf",
-}
+from wsclient import bounded, connect, delivered, port_of, start_server, take
 
 
 @pytest.mark.parametrize("name", sorted(ERAS))

@@ -3,10 +3,6 @@
 Every helper that waits returns a Deferred bounded by a timeout.
 """
 
-import json
-import os
-from pathlib import Path
-
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
@@ -17,22 +13,6 @@ from twisted.web.http_headers import Headers
 from statserver.server import StatsServer
 
 TIMEOUT = 10.0
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def stat_frames_dir():
-    return Path(os.environ.get("STAT_FRAMES", ROOT.parent / "shared" / "stat-frames"))
-
-
-def read_frames(name):
-    """The frames of one ``$STAT_FRAMES`` file as dicts (``payload`` bytes added)."""
-    out = []
-    with open(stat_frames_dir() / name, encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            d["payload"] = bytes.fromhex(d["frame"])
-            out.append(d)
-    return out
 
 
 def bounded(d, seconds=TIMEOUT):
