@@ -3,13 +3,13 @@ autobahn server for what ours never does (stop answering pings)."""
 
 import pytest
 import pytest_twisted
+import wsclient
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet import defer, endpoints, reactor
+from wsclient import bounded, port_of, take, ws_url
 
 from statserver.client import Backoff, NotConnected, StatsClient
 from statserver.model import StatMessage
-
-TIMEOUT = 10  # seconds any one wait may take
 
 
 def stats(n, ns="ns-1"):
@@ -18,10 +18,6 @@ def stats(n, ns="ns-1"):
                     average_concurrent_requests=i + 0.5, request_count=float(i))
         for i in range(n)
     ]
-
-
-def wait(d, seconds=TIMEOUT):
-    return d.addTimeout(seconds, reactor)
 
 
 # -- the backoff, as Knative's wait.Backoff{100ms, 1.3, jitter 0.5, 20 steps} --
@@ -79,7 +75,7 @@ class BareServer:
     def next_open(self):
         d = defer.Deferred()
         self.factory.waiters.append(d)
-        return wait(d)
+        return bounded(d)
 
     async def stop(self):
         for p in self.factory.opened:
@@ -95,20 +91,20 @@ async def test_no_pong_within_the_timeout_means_reconnect():
     client.startService()
     try:
         await first
-        await wait(client.when_connected())
+        await bounded(client.when_connected())
         # While the server answers, pings (every 0.2 s) keep the connection.
-        await wait(deferLater(0.9))
+        await bounded(deferLater(0.9))
         assert len(server.factory.opened) == 1
         assert server.factory.pings >= 3
         # Now it stops answering: within 0.6 s the client gives up and dials again.
         server.factory.answer_pings = False
         second = server.next_open()
         await second
-        await wait(client.when_connected())
+        await bounded(client.when_connected())
         assert len(server.factory.opened) == 2
         assert client.connections == 2
     finally:
-        await wait(client.stopService())
+        await bounded(client.stopService())
         await server.stop()
 
 
@@ -133,7 +129,7 @@ async def test_send_while_down_fails_at_once():
         with pytest.raises(NotConnected):
             await d
     finally:
-        await wait(client.stopService())
+        await bounded(client.stopService())
 
 
 def test_unknown_format_is_refused():
@@ -146,17 +142,8 @@ def test_unknown_format_is_refused():
 
 
 async def start_server(port=0):
-    from statserver.server import StatsServer
-
-    server = StatsServer(endpoints.TCP4ServerEndpoint(reactor, port, interface="127.0.0.1"),
-                         reactor=reactor, shutdown_timeout=2.0)
-    server.startService()
-    listening = await wait(server.listening)
-    return server, f"ws://127.0.0.1:{listening.getHost().port}/", listening.getHost().port
-
-
-async def take(server, n):
-    return [await wait(server.stats.get()) for _ in range(n)]
+    server = await wsclient.start_server(port, shutdown_timeout=2.0)
+    return server, ws_url(server), port_of(server)
 
 
 def fields(stat):
@@ -172,19 +159,19 @@ async def test_every_format_is_delivered(format):
     client = StatsClient(url, reactor=reactor)
     client.startService()
     try:
-        await wait(client.when_connected())
+        await bounded(client.when_connected())
         sent = stats(5)
-        frames = await wait(client.send(sent, format=format))
+        frames = await bounded(client.send(sent, format=format))
         assert frames == (1 if format == "protobuf" else 5)
         got = await take(server, 5)
         assert [fields(s) for s in got] == [fields(s) for s in sent]
-        await wait(deferLater(0))  # the counter follows the queue in the same frame
+        await bounded(deferLater(0))  # the counter follows the queue in the same frame
         received = server.registry.get_sample_value(
             "statserver_stats_received_total", {"format": format})
         assert received == 5
     finally:
-        await wait(client.stopService())
-        await wait(server.stopService())
+        await bounded(client.stopService())
+        await bounded(server.stopService())
 
 
 @pytest_twisted.ensureDeferred
@@ -193,22 +180,22 @@ async def test_reconnects_after_the_server_restarts():
     client = StatsClient(url, reactor=reactor)
     client.startService()
     try:
-        await wait(client.when_connected())
-        await wait(client.send(stats(1, ns="before"), format="protobuf"))
+        await bounded(client.when_connected())
+        await bounded(client.send(stats(1, ns="before"), format="protobuf"))
         assert (await take(server, 1))[0].namespace == "before"
-        await wait(server.stopService())  # closes with 1012, stops listening
-        await wait(client.when_disconnected())
+        await bounded(server.stopService())  # closes with 1012, stops listening
+        await bounded(client.when_disconnected())
         with pytest.raises(NotConnected):
-            await wait(client.send(stats(1), format="json"))
+            await bounded(client.send(stats(1), format="json"))
         # The client keeps dialling (and failing) until a server listens again.
         server, _, _ = await start_server(port)
-        await wait(client.when_connected())
+        await bounded(client.when_connected())
         assert client.connections == 2
-        await wait(client.send(stats(1, ns="after"), format="json"))
+        await bounded(client.send(stats(1, ns="after"), format="json"))
         assert (await take(server, 1))[0].namespace == "after"
     finally:
-        await wait(client.stopService())
-        await wait(server.stopService())
+        await bounded(client.stopService())
+        await bounded(server.stopService())
 
 
 class _ClosingProtocol(_BareServerProtocol):
@@ -229,11 +216,11 @@ async def test_close_1012_means_reconnect_at_once():
     second.addCallback(lambda _: server.next_open())  # the first open is the closing one
     client.startService()
     try:
-        await wait(second, 5)
-        await wait(client.when_connected(), 5)
+        await bounded(second, 5)
+        await bounded(client.when_connected(), 5)
         assert client.connections == 2
     finally:
-        await wait(client.stopService())
+        await bounded(client.stopService())
         await server.stop()
 
 
@@ -256,7 +243,7 @@ async def test_a_server_that_does_not_read_makes_sends_wait_then_fail():
     client.startService()
     try:
         peer = await opened
-        await wait(client.when_connected())
+        await bounded(client.when_connected())
         batch = stats(100)
         waiting = []
         # The kernel's buffers fill first, then Twisted's; then sends wait, then fail.
@@ -275,7 +262,7 @@ async def test_a_server_that_does_not_read_makes_sends_wait_then_fail():
         assert not any(d.called for d in waiting)
         peer.transport.resumeProducing()  # the server reads again: the waiting sends fire
         for d in waiting:
-            assert await wait(d) == 100
+            assert await bounded(d) == 100
     finally:
-        await wait(client.stopService())
+        await bounded(client.stopService())
         await server.stop()

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from twisted.internet import endpoints, reactor
-from twisted.internet.utils import getProcessOutputAndValue
+import shared_data
+import wsclient
+from processes import run_process
+from twisted.internet.defer import Deferred
+from wsclient import bounded, ws_url
 
 PEER_BIN = os.environ.get("STATSERVER_PEER_BIN")
 ACTIVATOR = Path(PEER_BIN or "/nonexistent") / "activator"
@@ -22,27 +25,17 @@ pytestmark = pytest.mark.skipif(
     not ACTIVATOR.is_file(), reason="set STATSERVER_PEER_BIN to a dir with the built Go peers")
 
 TIMEOUT = 30
-ERAS = ["v02", "v06", "v07", "v08", "v10", "v12", "json", "proto", "proto-ts"]
-
-
-def wait(d, seconds=TIMEOUT):
-    return d.addTimeout(seconds, reactor)
+ERAS = [name.removesuffix(".jsonl") for name in shared_data.ERAS]
 
 
 async def start_server():
-    from statserver.server import StatsServer
-
-    server = StatsServer(endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
-                         reactor=reactor, shutdown_timeout=2.0)
-    server.startService()
-    port = await wait(server.listening)
-    return server, f"ws://127.0.0.1:{port.getHost().port}/"
+    server = await wsclient.start_server(shutdown_timeout=2.0)
+    return server, ws_url(server)
 
 
-async def activator(*args):
-    out, err, code = await wait(getProcessOutputAndValue(
-        str(ACTIVATOR), list(args), env=os.environ, reactor=reactor))
-    return code, out.decode(), err.decode()
+def activator(*args):
+    """Run the Go activator: ``(exit code, stdout, stderr)``."""
+    return run_process(str(ACTIVATOR), list(args))
 
 
 def as_sent(stat):
@@ -79,11 +72,11 @@ async def test_go_activator_every_era_is_delivered_exactly(era, tmp_path):
         assert code == 0, out + err
         sent = [json.loads(line) for line in sent_path.read_text().splitlines()]
         assert len(sent) == 120
-        got = [as_sent(await wait(server.stats.get(), 10)) for _ in sent]
+        got = [as_sent(await bounded(server.stats.get(), 10)) for _ in sent]
         assert sorted(map(key, got)) == sorted(map(key, sent))
         assert not server.stats.pending
     finally:
-        await wait(server.stopService())
+        await bounded(server.stopService(), TIMEOUT)
 
 
 @pytest_twisted.ensureDeferred
@@ -94,22 +87,21 @@ async def test_go_activator_pings_are_answered():
                                          "-batch", "10", "-ping", "200ms")
         assert code == 0, out + err  # it fails with "no pong received" otherwise
         for _ in range(10):
-            await wait(server.stats.get())
+            await bounded(server.stats.get(), TIMEOUT)
     finally:
-        await wait(server.stopService())
+        await bounded(server.stopService(), TIMEOUT)
 
 
 @pytest_twisted.ensureDeferred
 async def test_go_activator_sees_1012_when_the_server_stops():
     server, url = await start_server()
     try:
-        run = getProcessOutputAndValue(
-            str(ACTIVATOR), ["-url", url, "-era", "json", "-n", "5", "-wait-close", "10s"],
-            env=os.environ, reactor=reactor)
+        run = Deferred.fromCoroutine(activator("-url", url, "-era", "json", "-n", "5",
+                                               "-wait-close", "10s"))
         for _ in range(5):
-            await wait(server.stats.get())
+            await bounded(server.stats.get(), TIMEOUT)
     finally:
-        await wait(server.stopService())
-    out, err, code = await wait(run)
+        await bounded(server.stopService(), TIMEOUT)
+    code, out, err = await run
     assert code == 0, out + err
-    assert b"close 1012" in out
+    assert "close 1012" in out

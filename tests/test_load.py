@@ -1,42 +1,31 @@
 """statserver-load, run as a user runs it, against a real StatsServer on 127.0.0.1."""
 
-import os
 import re
 import sys
 
 import pytest
 import pytest_twisted
-from twisted.internet import endpoints, reactor
-from twisted.internet.utils import getProcessOutputAndValue
+import wsclient
+from processes import run_process
+from wsclient import bounded, take, ws_url
 
 TIMEOUT = 30
 
 _END = re.compile(r"sent (\d+) stats in ([\d.]+)s: (\d+) stats/s \((\d+) connections, (\w+)\)")
 
 
-def wait(d, seconds=TIMEOUT):
-    return d.addTimeout(seconds, reactor)
-
-
 async def start_server():
-    from statserver.server import StatsServer
-
-    server = StatsServer(endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1"),
-                         reactor=reactor, shutdown_timeout=2.0)
-    server.startService()
-    port = await wait(server.listening)
-    return server, f"ws://127.0.0.1:{port.getHost().port}/"
+    server = await wsclient.start_server(shutdown_timeout=2.0)
+    return server, ws_url(server)
 
 
-async def load(*args):
+def load(*args):
     """Run statserver-load; return (exit code, stdout, stderr)."""
-    out, err, code = await wait(getProcessOutputAndValue(
-        sys.executable, ["-m", "statserver.load", *args], env=os.environ, reactor=reactor))
-    return code, out.decode(), err.decode()
+    return run_process(sys.executable, ["-m", "statserver.load", *args], TIMEOUT)
 
 
 async def take_all(server, n):
-    got = [await wait(server.stats.get()) for _ in range(n)]
+    got = await take(server, n)
     assert not server.stats.pending  # nothing more than was reported
     return got
 
@@ -65,7 +54,7 @@ async def test_a_small_run_delivers_what_it_reports(fmt, extra, connections, per
         assert 1 < len({s.key for s in stats}) <= 24
         assert len({s.pod_name for s in stats}) == connections
     finally:
-        await wait(server.stopService())
+        await bounded(server.stopService(), TIMEOUT)
 
 
 @pytest_twisted.ensureDeferred
@@ -82,13 +71,13 @@ async def test_rate_and_duration_pace_the_run():
         assert 20 <= sent <= 100 * seconds + 2
         await take_all(server, sent)
     finally:
-        await wait(server.stopService())
+        await bounded(server.stopService(), TIMEOUT)
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_closed_port_fails_with_one_line_per_connection():
     server, url = await start_server()
-    await wait(server.stopService())  # now nobody listens there
+    await bounded(server.stopService(), TIMEOUT)  # now nobody listens there
     code, out, err = await load("--url", url, "--format", "json", "--connections", "2",
                                 "--stats", "5")
     assert code == 1

@@ -61,10 +61,10 @@ async def connect(port, *, host="127.0.0.1", path="/", protocol=StatsClientProto
     return client
 
 
-async def start_server(**kwargs):
-    """A started ``StatsServer`` listening on 127.0.0.1 at a free port."""
+async def start_server(port=0, **kwargs):
+    """A started ``StatsServer`` listening on 127.0.0.1 at ``port`` (a free one by default)."""
     server = StatsServer(
-        serverFromString(reactor, "tcp:0:interface=127.0.0.1"), reactor=reactor, **kwargs
+        serverFromString(reactor, f"tcp:{port}:interface=127.0.0.1"), reactor=reactor, **kwargs
     )
     server.startService()
     await bounded(server.listening)
@@ -73,6 +73,11 @@ async def start_server(**kwargs):
 
 def port_of(server):
     return server.port.getHost().port
+
+
+def ws_url(server):
+    """The URL a sender dials to reach ``server``."""
+    return f"ws://127.0.0.1:{port_of(server)}/"
 
 
 async def http_get(port, path=b"/", headers=None, pool=None):
