@@ -5,54 +5,19 @@ disappears from both."""
 import json
 import os
 import signal
-import sys
 import time
 
 import pytest_twisted
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
-from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import deferLater
+from twistproc import listening_port, spawn_twist
 from wsclient import bounded, connect, http_get
 
 from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
 
-TWIST = os.path.join(os.path.dirname(sys.executable), "twist")
 STABLE_WINDOW = 6  # seconds; the shortest Knative allows
-
-
-class Twist(ProcessProtocol):
-    """Collects twist's JSON log events; ``port`` fires with the port it listens on,
-    ``ended`` with its exit status."""
-
-    def __init__(self):
-        self.port = Deferred()
-        self.ended = Deferred()
-        self.output = b""
-        self.events = []
-
-    def outReceived(self, data):
-        self.output += data
-        *lines, self.output = self.output.split(b"\n")
-        for line in lines:
-            try:
-                event = json.loads(line.lstrip(b"\x1e"))  # twist writes JSON text sequences
-            except ValueError:
-                continue
-            self.events.append(event)
-            if event.get("log_namespace") == "statserver.tap" and "port" in event \
-                    and not self.port.called:
-                self.port.callback(event["port"])
-
-    def errReceived(self, data):
-        self.output += data
-
-    def processEnded(self, reason):
-        if not self.port.called:
-            self.port.errback(RuntimeError(f"twist ended before listening: {self.output!r}"))
-        self.ended.callback(reason.value.exitCode)
 
 
 def gauges(text, name):
@@ -85,14 +50,11 @@ async def until(condition, seconds):
 
 @pytest_twisted.ensureDeferred
 async def test_gauges_and_api_then_eviction():
-    twist = Twist()
-    process = reactor.spawnProcess(
-        twist, TWIST,
-        [TWIST, "statserver", "--port", "tcp:0:interface=127.0.0.1",
-         "--stable-window", str(STABLE_WINDOW), "--aggregation", "linear"],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    twist = spawn_twist("statserver", "--port", "tcp:0:interface=127.0.0.1",
+                        "--stable-window", str(STABLE_WINDOW), "--aggregation", "linear",
+                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        port = await bounded(twist.port, 30)
+        port = await listening_port(twist)
         client = await connect(port)
         client.send_frame(encode_protobuf([
             StatMessage("ns-t", "rev-t", "activator-0", 3.5, 0.5, 7.0, 2.0),
@@ -133,6 +95,6 @@ async def test_gauges_and_api_then_eviction():
         assert body["revisions"] == []
     finally:
         if twist.ended.called is False:
-            process.signalProcess(signal.SIGTERM)
-        status = await bounded(twist.ended, 15)
-    assert status == 0
+            twist.process.signalProcess(signal.SIGTERM)
+        ended = await bounded(twist.ended, 15)
+    assert ended.exitCode == 0

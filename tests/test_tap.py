@@ -5,14 +5,13 @@ import signal
 
 import pytest
 import pytest_twisted
-from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.application.service import MultiService
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.error import CannotListenError
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.usage import UsageError
+from wsclient import JSON_FRAME, bounded, connect
 
 from statserver.consumer import StatsConsumer
 from statserver.server import StatsServer
@@ -20,14 +19,6 @@ from statserver.statslog import StatsLog
 from statserver.summary import Summary
 from statserver.systemd import SystemdNotifier
 from statserver.tap import Options, StatserverService, makeService
-
-TIMEOUT = 10.0
-
-# A text frame as Knative v0.16-v0.19 activators send it.
-JSON_FRAME = (
-    '{"Key":{"Namespace":"ns-1","Name":"rev-1"},'
-    '"Stat":{"pod_name":"activator-1","average_concurrent_requests":1.5,"request_count":3}}'
-)
 
 
 def parse(*args):
@@ -148,30 +139,6 @@ def test_no_stats_log_no_bucket_owners():
     assert service.server.bucket_owners is None
 
 
-class _Client(WebSocketClientProtocol):
-    def __init__(self):
-        super().__init__()
-        self.opened = Deferred()
-        self.closed = Deferred()
-
-    def onOpen(self):
-        self.opened.callback(self)
-
-    def onClose(self, wasClean, code, reason):
-        if not self.opened.called:
-            self.opened.errback(ConnectionError(reason))
-        self.closed.callback(code)
-
-
-async def _connect(port):
-    factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/", reactor=reactor)
-    factory.protocol = _Client
-    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
-    client = await endpoint.connect(factory).addTimeout(TIMEOUT, reactor)
-    await client.opened.addTimeout(TIMEOUT, reactor)
-    return client
-
-
 class _Arrival:
     """A sink that fires ``arrived`` with the first stat it is given."""
 
@@ -193,15 +160,15 @@ async def test_stat_reaches_the_stats_log_by_shutdown(tmp_path):
     before = signal.getsignal(signal.SIGHUP)
     service.startService()
     try:
-        port = await service.server.listening.addTimeout(TIMEOUT, reactor)
+        port = await bounded(service.server.listening)
         assert signal.getsignal(signal.SIGHUP) == service._on_sighup
-        client = await _connect(port.getHost().port)
+        client = await connect(port.getHost().port)
         client.sendMessage(JSON_FRAME.encode(), isBinary=False)
-        await arrival.arrived.addTimeout(TIMEOUT, reactor)
+        await bounded(arrival.arrived)
     finally:
         # At once: the line is still in the stats log's buffer; stopping writes it.
-        await service.stopService().addTimeout(TIMEOUT, reactor)
-    assert await client.closed.addTimeout(TIMEOUT, reactor) == 1012
+        await bounded(service.stopService())
+    assert (await bounded(client.closed))[1] == 1012
     lines = log.read_text().splitlines()
     assert len(lines) == 1
     record = json.loads(lines[0])

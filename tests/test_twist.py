@@ -5,100 +5,22 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import pytest_twisted
-from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.internet.protocol import DatagramProtocol, ProcessProtocol
-
-TIMEOUT = 30.0  # a cold start imports Twisted, autobahn and protobuf on a busy machine
-
-# A text frame as Knative v0.16-v0.19 activators send it.
-JSON_FRAME = (
-    '{"Key":{"Namespace":"ns-1","Name":"rev-1"},'
-    '"Stat":{"pod_name":"activator-1","average_concurrent_requests":1.5,"request_count":3}}'
+from twisted.internet.protocol import DatagramProtocol
+from twistproc import (
+    TIMEOUT,
+    Lines,
+    bounded,
+    is_json_with,
+    json_lines,
+    listening_port,
+    spawn_twist,
+    twist,
 )
-
-
-def twist(*args):
-    """The command line: the ``twist`` script installed beside this Python, if any."""
-    script = Path(sys.executable).with_name("twist")
-    if script.exists():
-        return [str(script), *args]
-    return [sys.executable, "-m", "twisted", *args]
-
-
-def bounded(d, seconds=TIMEOUT):
-    return d.addTimeout(seconds, reactor)
-
-
-class Lines:
-    """Lines seen so far, and Deferreds for the first line matching a test."""
-
-    def __init__(self):
-        self.seen = []
-        self._waiting = []
-
-    def add(self, line):
-        self.seen.append(line)
-        for entry in list(self._waiting):
-            test, d = entry
-            if test(line):
-                self._waiting.remove(entry)
-                d.callback(line)
-
-    def first(self, test):
-        for line in self.seen:
-            if test(line):
-                return succeed(line)
-        d = Deferred()
-        self._waiting.append((test, d))
-        return bounded(d)
-
-
-class Twist(ProcessProtocol):
-    """``twist`` as a child process: its stdout and stderr lines, and how it ended."""
-
-    def __init__(self):
-        self.stdout = Lines()
-        self.stderr = Lines()
-        self.ended = Deferred()
-        self._partial = {1: b"", 2: b""}
-
-    def childDataReceived(self, fd, data):
-        lines = (self._partial[fd] + data).split(b"\n")
-        self._partial[fd] = lines.pop()
-        for line in lines:
-            (self.stdout if fd == 1 else self.stderr).add(line.decode("utf-8", "replace"))
-
-    def processEnded(self, reason):
-        self.ended.callback(reason.value)
-
-
-def json_lines(lines, key):
-    out = []
-    for line in lines:
-        try:
-            # twist's JSON log records start with an RS character; stats lines do not.
-            record = json.loads(line.lstrip("\x1e"))
-        except ValueError:
-            continue
-        if isinstance(record, dict) and key in record:
-            out.append(record)
-    return out
-
-
-def is_json_with(key, **values):
-    def test(line):
-        found = json_lines([line], key)
-        return bool(found) and all(found[0].get(k) == v for k, v in values.items())
-
-    return test
+from wsclient import JSON_FRAME, HandshakeFailed, connect
 
 
 class Notifications(DatagramProtocol):
@@ -111,39 +33,13 @@ class Notifications(DatagramProtocol):
         self.messages.add(data.decode())
 
 
-class Client(WebSocketClientProtocol):
-    def __init__(self):
-        super().__init__()
-        self.opened = Deferred()
-        self.closed = Deferred()
-
-    def onOpen(self):
-        self.opened.callback(self)
-
-    def onClose(self, wasClean, code, reason):
-        if not self.opened.called:
-            self.opened.errback(ConnectionError(f"handshake failed: {reason}"))
-        self.closed.callback(code)
-
-
-async def connect(port, host="127.0.0.1"):
-    factory = WebSocketClientFactory(f"ws://{host}:{port}/", reactor=reactor)
-    factory.protocol = Client
-    client = await bounded(TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory))
-    await bounded(client.opened)
-    return client
-
-
 async def start_twist(tmp_path, *args, port="tcp:0:interface=127.0.0.1", launcher=()):
     """``twist statserver --port PORT ARGS`` (run by ``launcher`` if given) with a notify
     socket; returns (process protocol, notifications)."""
     notifications = Notifications()
     listener = reactor.listenUNIXDatagram(str(tmp_path / "notify"), notifications)
     env = dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify"))
-    proto = Twist()
-    argv = [*launcher, *twist("statserver", "--port", port, *args)]
-    process = reactor.spawnProcess(proto, argv[0], argv, env=env)
-    proto.process = process
+    proto = spawn_twist("statserver", "--port", port, *args, env=env, launcher=launcher)
     proto.cleanup = listener.stopListening
     return proto, notifications
 
@@ -151,19 +47,11 @@ async def start_twist(tmp_path, *args, port="tcp:0:interface=127.0.0.1", launche
 async def port_of(proto):
     """The port the server says it listens on."""
     try:
-        line = await proto.stdout.first(is_json_with("port", log_namespace="statserver.tap"))
+        return await listening_port(proto)
     except Exception:
-        _kill(proto)
+        proto.kill()
         proto.cleanup()
         raise
-    return json_lines([line], "port")[0]["port"]
-
-
-def _kill(proto):
-    try:
-        proto.process.signalProcess("KILL")
-    except Exception:
-        pass
 
 
 @pytest_twisted.ensureDeferred
@@ -172,7 +60,7 @@ async def test_receives_a_stat_prints_it_and_stops_on_sigterm(tmp_path):
     port = await port_of(proto)
     try:
         assert await notifications.messages.first(lambda m: m.startswith("READY=1"))
-        client = await connect(port)
+        client = await connect(port, seconds=TIMEOUT)
         client.sendMessage(JSON_FRAME.encode(), isBinary=False)
         line = await proto.stdout.first(is_json_with("namespace"))
         assert line.startswith("{")
@@ -191,10 +79,10 @@ async def test_receives_a_stat_prints_it_and_stops_on_sigterm(tmp_path):
         assert stat["received_at"].endswith("Z")
 
         proto.process.signalProcess("TERM")
-        assert await bounded(client.closed) == 1012
+        assert (await bounded(client.closed))[1] == 1012
         ended = await bounded(proto.ended)
     except BaseException:
-        _kill(proto)
+        proto.kill()
         raise
     finally:
         await proto.cleanup()
@@ -218,18 +106,18 @@ async def test_sighup_rereads_the_bucket_owners_file(tmp_path):
     )
     port = await port_of(proto)
     try:
-        with pytest.raises(ConnectionError):
-            await connect(port, host=bucket_01)  # not ours
+        with pytest.raises(HandshakeFailed):
+            await connect(port, host=bucket_01, seconds=TIMEOUT)  # not ours
         owners.write_text("autoscaler-bucket-01-of-02\n")
         proto.process.signalProcess("HUP")
         await proto.stdout.first(lambda line: "reloading" in line)
-        client = await connect(port, host=bucket_01)  # ours now
+        client = await connect(port, host=bucket_01, seconds=TIMEOUT)  # ours now
         client.sendClose()
         await bounded(client.closed)
         proto.process.signalProcess("TERM")
         ended = await bounded(proto.ended)
     except BaseException:
-        _kill(proto)
+        proto.kill()
         raise
     finally:
         await proto.cleanup()
@@ -257,17 +145,17 @@ async def test_socket_activation(tmp_path):
     try:
         await proto.stderr.first(lambda line: line.startswith("Listening on"))
         # Like a socket unit, it starts the server on the first connection.
-        client = await connect(free)
+        client = await connect(free, seconds=TIMEOUT)
         assert await port_of(proto) == free
         assert await notifications.messages.first(lambda m: m.startswith("READY=1"))
         client.sendMessage(JSON_FRAME.encode(), isBinary=False)
         line = await proto.stdout.first(is_json_with("namespace"))
         assert json.loads(line)["name"] == "rev-1"
         proto.process.signalProcess("TERM")
-        assert await bounded(client.closed) == 1012
+        assert (await bounded(client.closed))[1] == 1012
         ended = await bounded(proto.ended)
     except BaseException:
-        _kill(proto)
+        proto.kill()
         raise
     finally:
         await proto.cleanup()

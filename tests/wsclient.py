@@ -14,6 +14,12 @@ from statserver.server import StatsServer
 
 TIMEOUT = 10.0
 
+# A text frame as Knative v0.16-v0.19 activators send it.
+JSON_FRAME = (
+    '{"Key":{"Namespace":"ns-1","Name":"rev-1"},'
+    '"Stat":{"pod_name":"activator-1","average_concurrent_requests":1.5,"request_count":3}}'
+)
+
 
 def bounded(d, seconds=TIMEOUT):
     """``d`` with a timeout, so that no test can hang."""
@@ -48,16 +54,22 @@ class StatsClientProtocol(WebSocketClientProtocol):
         self.sendMessage(payload, isBinary=binary)
 
 
-async def connect(port, *, host="127.0.0.1", path="/", protocol=StatsClientProtocol, options=None):
+async def connect(
+    port, *, host="127.0.0.1", path="/", protocol=StatsClientProtocol, options=None,
+    seconds=TIMEOUT,
+):
     """Open a WebSocket to 127.0.0.1:port sending ``Host: host``; fires with the client
-    protocol once open, errbacks with ``HandshakeFailed`` when the handshake fails."""
+    protocol once open (within ``seconds``), errbacks with ``HandshakeFailed`` when the
+    handshake fails."""
     factory = WebSocketClientFactory(f"ws://{host}:{port}{path}", reactor=reactor)
     factory.protocol = protocol
     # autobahn's timers fire up to 1 s early (txaio rounds deadlines down to a second):
     # its default 1 s close handshake timeout could fire at once
     factory.setProtocolOptions(**{"closeHandshakeTimeout": 5, **(options or {})})
-    client = await bounded(TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory))
-    await bounded(client.opened)
+    client = await bounded(
+        TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory), seconds
+    )
+    await bounded(client.opened, seconds)
     return client
 
 
