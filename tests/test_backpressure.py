@@ -5,7 +5,7 @@ the server's own keepalive pings."""
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
-from wsclient import bounded, connect, port_of, start_server
+from wsclient import bounded, connect, port_of, start_server, until
 
 from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
@@ -90,9 +90,9 @@ async def test_a_connection_opened_while_paused_is_paused_too():
     try:
         first = await connect(port_of(server))
         first.send_frame(frame(0, 0))  # 10 stats: over the queue size
-        await bounded(_until(lambda: server.paused))
+        await bounded(until(lambda: server.paused))
         second = await connect(port_of(server))
-        await bounded(_until(lambda: len(server._connections) == 2))
+        await bounded(until(lambda: len(server._connections) == 2))
         readers = reactor.getReaders()
         assert all(conn.transport not in readers for conn in server._connections)
         second.send_frame(frame(1, 0))
@@ -111,7 +111,7 @@ async def test_frames_held_at_shutdown_are_still_delivered():
     client = await connect(port_of(server))
     for i in range(20):  # one write: the server reads them together
         client.send_frame(frame(0, i))
-    await bounded(_until(lambda: server.paused and server._held))
+    await bounded(until(lambda: server.paused and server._held))
     held = len(server._held)
     queued = len(server.stats.pending)
     stopped = server.stopService()
@@ -124,13 +124,3 @@ async def test_frames_held_at_shutdown_are_still_delivered():
     want = [(f"rev-{i}-{j}", float(i)) for i in range(20) for j in range(PER_FRAME)]
     assert [(s.name, s.request_count) for s in got] == want[: len(got)]
     assert server.metrics.stats_received.labels("protobuf")._value.get() == len(got)
-
-
-def _until(predicate, interval=0.01):
-    from twisted.internet.defer import Deferred
-
-    async def poll():
-        while not predicate():
-            await deferLater(reactor, interval, lambda: None)
-
-    return Deferred.fromCoroutine(poll())

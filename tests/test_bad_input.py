@@ -5,7 +5,6 @@ import socket
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.logger import globalLogPublisher
 from wsclient import (
@@ -16,6 +15,7 @@ from wsclient import (
     port_of,
     start_server,
     take,
+    until,
 )
 
 from statserver.formats import encode_protobuf
@@ -98,7 +98,7 @@ async def test_oversize_message_closes_with_1009(fragment):
         client.sendMessage(b"\x0a" + b"x" * 2000, isBinary=True, fragmentSize=fragment)
         was_clean, code, reason = await bounded(client.closed)
         assert code == 1009
-        await bounded(_until(lambda: server.metrics.oversize_closes._value.get() == 1))
+        await bounded(until(lambda: server.metrics.oversize_closes._value.get() == 1))
         # the other connection carries on
         bystander.send_frame(GOOD)
         [got] = await take(server, 1)
@@ -149,7 +149,7 @@ async def test_keepalive_tcp_option_pings_and_pongs():
     server = await start_server(ping_interval=0.5)
     try:
         client = await connect(port_of(server), protocol=_PingCounting)
-        await bounded(_until(lambda: len(server._connections) == 1))
+        await bounded(until(lambda: len(server._connections) == 1))
         [conn] = server._connections
         handle = conn.transport.getHandle()
         assert handle.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
@@ -160,13 +160,3 @@ async def test_keepalive_tcp_option_pings_and_pongs():
         await bounded(client.closed)
     finally:
         await bounded(server.stopService())
-
-
-def _until(predicate, interval=0.01):
-    from twisted.internet.task import deferLater
-
-    async def poll():
-        while not predicate():
-            await deferLater(reactor, interval, lambda: None)
-
-    return Deferred.fromCoroutine(poll())

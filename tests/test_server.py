@@ -14,6 +14,7 @@ from wsclient import (
     port_of,
     start_server,
     take,
+    until,
 )
 
 from statserver.buckets import BucketOwners
@@ -191,8 +192,8 @@ async def test_closed_connections_are_not_kept():
             await take(server, 1)
             client.sendClose()
             await bounded(client.closed)
-        await bounded(_until(lambda: not server._connections))
-        await bounded(_until(lambda: alive() <= before, interval=0.05))
+        await bounded(until(lambda: not server._connections))
+        await bounded(until(lambda: alive() <= before, interval=0.05))
         assert server.metrics.connections._value.get() == 0
         assert server.metrics.connections_opened._value.get() == 5
     finally:
@@ -226,9 +227,9 @@ async def test_shutdown_waits_for_the_consumer_to_take_what_is_queued():
     server = await start_server(shutdown_timeout=5.0)
     client = await connect(port_of(server))
     client.send_frame(encode_protobuf([stat(f"r{i}") for i in range(5)]))
-    await bounded(_until(lambda: len(server.stats.pending) == 5))
+    await bounded(until(lambda: len(server.stats.pending) == 5))
     stopped = server.stopService()
-    await bounded(_until(lambda: server.stopping))
+    await bounded(until(lambda: server.stopping))
     assert not stopped.called
     got = await take(server, 5)
     assert [s.name for s in got] == [f"r{i}" for i in range(5)]
@@ -241,7 +242,7 @@ async def test_shutdown_is_bounded_by_its_timeout():
     server = await start_server(shutdown_timeout=0.3)
     client = await connect(port_of(server))
     client.send_frame(encode_protobuf([stat("never-taken")]))
-    await bounded(_until(lambda: len(server.stats.pending) == 1))
+    await bounded(until(lambda: len(server.stats.pending) == 1))
     start = reactor.seconds()
     await bounded(server.stopService(), 5)
     assert reactor.seconds() - start < 3
@@ -256,7 +257,7 @@ async def test_healthz_says_503_once_stopping():
     try:
         client = await connect(port)
         client.send_frame(encode_protobuf([stat("queued")]))
-        await bounded(_until(lambda: len(server.stats.pending) == 1))
+        await bounded(until(lambda: len(server.stats.pending) == 1))
         # a kept-alive HTTP connection made before shutdown can still ask
         code, _, _ = await http_get(port, b"/healthz", pool=pool)
         assert code == 200
@@ -270,18 +271,6 @@ async def test_healthz_says_503_once_stopping():
         await bounded(client.closed)
     finally:
         await bounded(pool.closeCachedConnections())
-
-
-def _until(predicate, interval=0.01):
-    """A Deferred that fires once ``predicate()`` is true (polled; bound it)."""
-
-    async def poll():
-        while not predicate():
-            await deferLater(reactor, interval, lambda: None)
-
-    from twisted.internet.defer import Deferred
-
-    return Deferred.fromCoroutine(poll())
 
 
 # ---- bucket ownership ----

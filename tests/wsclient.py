@@ -7,6 +7,7 @@ from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientPr
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
+from twisted.internet.task import deferLater
 from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
 
@@ -100,6 +101,16 @@ async def http_get(port, path=b"/", headers=None, pool=None):
     )
     body = await bounded(readBody(response))
     return (response.code, response.headers, body)
+
+
+def until(predicate, interval=0.01):
+    """A Deferred that fires once ``predicate()`` is true (polled; bound it)."""
+
+    async def poll():
+        while not predicate():
+            await deferLater(reactor, interval, lambda: None)
+
+    return Deferred.fromCoroutine(poll())
 
 
 async def take(server, n):
