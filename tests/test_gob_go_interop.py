@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from gostrategies import go_ints, go_times
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -142,21 +143,7 @@ def from_go(value, t):
 # ---- values ---------------------------------------------------------------------------------
 
 
-def ints(t):
-    if t.wire_id == gt.INT_ID:
-        return st.integers(-(1 << (t.bits - 1)), (1 << (t.bits - 1)) - 1)
-    return st.integers(0, (1 << t.bits) - 1)
-
-
-go_times = st.builds(
-    GoTime,
-    st.integers(-62135596800, 253402300799),  # years 1-9999, which RFC 3339 can write
-    st.integers(0, 999_999_999),
-    # whole-minute offsets, or offsets with seconds east of UTC (Go's UnmarshalBinary reads
-    # a version-2 offset's seconds unsigned, so one west of UTC does not come back)
-    st.one_of(st.none(), st.integers(-32768, 32767).filter(lambda m: m != -1).map(lambda m: m * 60),
-              st.integers(1, 32767 * 60)),
-)
+times = go_times(253402300799)  # years 1-9999, which RFC 3339 can write
 
 
 def scalar(t):
@@ -164,7 +151,7 @@ def scalar(t):
     if k == gt.BOOL_ID:
         return st.booleans()
     if k in (gt.INT_ID, gt.UINT_ID):
-        return ints(t)
+        return go_ints(t)
     if k == gt.FLOAT_ID:
         return st.floats(width=t.bits)
     if k == gt.COMPLEX_ID:
@@ -174,12 +161,12 @@ def scalar(t):
     return st.binary(max_size=6)
 
 
-inners = st.fixed_dictionaries({"A": ints(gt.INT), "B": st.text(max_size=4)})
+inners = st.fixed_dictionaries({"A": go_ints(gt.INT), "B": st.text(max_size=4)})
 leaves = st.fixed_dictionaries({"L": st.lists(st.floats(allow_nan=False), max_size=3)})
 nodes = st.recursive(
     st.just({"Value": 0, "Kids": [], "ByName": {}}),
     lambda kids: st.fixed_dictionaries({
-        "Value": ints(gt.INT), "Kids": st.lists(kids, max_size=2),
+        "Value": go_ints(gt.INT), "Kids": st.lists(kids, max_size=2),
         "ByName": st.dictionaries(st.text(max_size=3), kids, max_size=2)}),
     max_leaves=8,
 )
@@ -188,8 +175,8 @@ interfaces = st.one_of(
     st.builds(GoInterface, st.just("main.Inner"), inners),
     st.builds(GoInterface, st.just("main.Leaf"), leaves),
     st.builds(GoInterface, st.just("main.Node"), nodes),
-    st.builds(GoInterface, st.just("time.Time"), go_times),
-    st.builds(GoInterface, st.just("int"), ints(gt.INT)),
+    st.builds(GoInterface, st.just("time.Time"), times),
+    st.builds(GoInterface, st.just("int"), go_ints(gt.INT)),
     st.builds(GoInterface, st.just("string"), st.text(max_size=5)),
     st.builds(GoInterface, st.just("[]uint8"), st.binary(max_size=5)),
     st.builds(GoInterface, st.just("float64"), st.floats()),
@@ -197,15 +184,15 @@ interfaces = st.one_of(
 )
 all_kinds = st.fixed_dictionaries(
     {name: scalar(t) for name, t in SCALARS},
-    optional={"T": go_times, "PT": st.one_of(st.none(), go_times)},
+    optional={"T": times, "PT": st.one_of(st.none(), times)},
 )
 containers = st.fixed_dictionaries({}, optional={
-    "Ints": st.lists(ints(gt.INT), max_size=4),
+    "Ints": st.lists(go_ints(gt.INT), max_size=4),
     "Strs": st.lists(st.text(max_size=3), max_size=4),
-    "Arr": st.lists(ints(gt.INT16), min_size=3, max_size=3),
+    "Arr": st.lists(go_ints(gt.INT16), min_size=3, max_size=3),
     "M": st.dictionaries(st.text(max_size=3), st.floats(), max_size=3),
-    "MI": st.dictionaries(ints(gt.INT32), st.lists(st.text(max_size=2), max_size=2), max_size=3),
-    "Nested": st.dictionaries(st.text(max_size=2), st.dictionaries(ints(gt.UINT8), st.booleans(),
+    "MI": st.dictionaries(go_ints(gt.INT32), st.lists(st.text(max_size=2), max_size=2), max_size=3),
+    "Nested": st.dictionaries(st.text(max_size=2), st.dictionaries(go_ints(gt.UINT8), st.booleans(),
                                                                      max_size=2), max_size=2),
     "In": inners,
     "PIn": st.one_of(st.none(), inners),
@@ -215,9 +202,9 @@ containers = st.fixed_dictionaries({}, optional={
     "Iface": interfaces,
     "Ifaces": st.lists(interfaces, max_size=3),
     "IM": st.dictionaries(st.text(max_size=2), interfaces, max_size=3),
-    "Anon": st.fixed_dictionaries({"X": ints(gt.INT8), "Y": ints(gt.INT8)}),
+    "Anon": st.fixed_dictionaries({"X": go_ints(gt.INT8), "Y": go_ints(gt.INT8)}),
     "Matrix": st.lists(st.lists(st.floats(), max_size=3), max_size=3),
-    "ByInner": st.dictionaries(st.tuples(ints(gt.INT), st.text(max_size=2)), st.text(max_size=2),
+    "ByInner": st.dictionaries(st.tuples(go_ints(gt.INT), st.text(max_size=2)), st.text(max_size=2),
                                max_size=3).map(
         lambda d: [({"A": a, "B": b}, s) for (a, b), s in d.items()]),
 })

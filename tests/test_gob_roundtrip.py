@@ -9,6 +9,7 @@ import math
 import string
 
 import pytest
+from gostrategies import go_ints, go_times
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -73,21 +74,7 @@ def _containers(children):
 go_types = st.recursive(leaf_types, _containers, max_leaves=12)
 
 
-def _ints(t):
-    if t.wire_id == gt.INT_ID:
-        return st.integers(-(1 << (t.bits - 1)), (1 << (t.bits - 1)) - 1)
-    return st.integers(0, (1 << t.bits) - 1)
-
-
-go_times = st.builds(
-    GoTime,
-    st.integers(-62135596800, 1 << 40),
-    st.integers(0, 999_999_999),
-    # Go's UnmarshalBinary reads a v2 offset's seconds byte unsigned, so a negative offset
-    # with seconds does not come back (in Go either): whole minutes, or seconds east only.
-    st.one_of(st.none(), st.integers(-32768, 32767).filter(lambda m: m != -1).map(lambda m: m * 60),
-              st.integers(1, 32767 * 60)),
-)
+times = go_times(1 << 40)
 
 
 def values(t, depth=0):
@@ -100,7 +87,7 @@ def values(t, depth=0):
         if k == gt.BOOL_ID:
             return st.booleans()
         if k in (gt.INT_ID, gt.UINT_ID):
-            return _ints(t)
+            return go_ints(t)
         if k == gt.FLOAT_ID:
             return st.floats(width=t.bits, allow_nan=False)
         if k == gt.COMPLEX_ID:
@@ -109,7 +96,7 @@ def values(t, depth=0):
             return st.text(max_size=8)
         return st.binary(max_size=8)
     if t == gt.TIME:
-        return go_times
+        return times
     if isinstance(t, gt.Opaque):
         return st.binary(max_size=8).map(lambda data: GoOpaque(t.name, data, t.kind))
     if isinstance(t, gt.Interface):
@@ -197,7 +184,7 @@ def test_several_values_in_one_stream_from_a_long_running_process(tvs, first_id)
 @settings(max_examples=50, deadline=None)
 @given(st.recursive(st.just({"Value": 0, "Kids": [], "ByName": {}}),
                     lambda kids: st.builds(lambda n, ks, m: {"Value": n, "Kids": ks, "ByName": m},
-                                           _ints(gt.INT), st.lists(kids, max_size=3),
+                                           go_ints(gt.INT), st.lists(kids, max_size=3),
                                            st.dictionaries(st.text(max_size=3), kids, max_size=2)),
                     max_leaves=20))
 def test_recursive_struct(tree):
@@ -287,7 +274,7 @@ def test_nested_interface_with_definitions_inside():
 
 junk = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.complex_numbers(),
-              st.text(max_size=4), st.binary(max_size=4), go_times,
+              st.text(max_size=4), st.binary(max_size=4), times,
               st.builds(GoOpaque, st.text(max_size=3), st.binary(max_size=3)),
               st.builds(GoInterface, st.sampled_from([*REGISTRY, "main.Nope"]), st.integers())),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.tuples(inner, inner),
