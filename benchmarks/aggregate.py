@@ -14,11 +14,10 @@ Also the cost of reading every revision's averages (a ``/metrics`` scrape) per r
 """
 
 import argparse
-import platform
 import statistics
-import sys
 import time
 
+from _bench import machine
 from twisted.internet.task import Clock
 
 from statserver.aggregate import Aggregator
@@ -82,22 +81,6 @@ def read_us(revisions, aggregation):
     t = time.perf_counter()
     aggregator.revisions()
     return (time.perf_counter() - t) / revisions * 1e6
-
-
-def machine():
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import os
-
-    return (f"{model}, {os.cpu_count()} CPUs, {platform.machine()}, "
-            f"Python {platform.python_version()} ({sys.implementation.name})")
 
 
 def main(argv=None):

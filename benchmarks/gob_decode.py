@@ -18,28 +18,19 @@ is the least disturbed).
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from _bench import machine, stat_frames_dir
+
 from statserver.gob import decode, decode_all
 from statserver.gob.decoder import clear_cache
 from statserver.gobstat import _StatMessage, decode_stat_frame
 
-REPO = Path(__file__).resolve().parent.parent
-FRAMES = Path(os.environ.get("STAT_FRAMES", REPO.parent / "shared" / "stat-frames"))
-
-
-def machine():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration, subprocess.SubprocessError):
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
+FRAMES = stat_frames_dir()
 
 
 def per_call_us(fn, seconds, repeat, setup=None):

@@ -10,31 +10,25 @@ type definitions), for comparison. Prints the median of several runs and the mac
 """
 
 import argparse
-import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
+
+from _bench import machine, stat_frames, us_per_item
 
 from statserver.gob import encode
 from statserver.gobstat import _ERA_TYPES, _stat_value, encode_stat_frame
 from statserver.model import StatMessage
 
-REPO = Path(__file__).resolve().parent.parent
 SEED = StatMessage("ns-0", "rev-0-0", "activator-0", 0.25, timestamp=1552572567770464932,
                    timestamp_offset=3600)
 
 
 def first_v10_stat():
     """The stat of the first v10 frame, with its time's zone offset (CET in those frames)."""
-    root = Path(os.environ.get("STAT_FRAMES", REPO.parent / "shared" / "stat-frames"))
-    path = root / "v10.jsonl"
-    if not path.is_file():
+    frames = stat_frames("v10.jsonl")
+    if not frames:
         return SEED, None
-    line = json.loads(path.read_text().splitlines()[0])
+    line = frames[0]
     s = line["stats"][0]
     m = SEED._replace(namespace=s["namespace"], name=s["name"], pod_name=s["pod_name"],
                       average_concurrent_requests=s["average_concurrent_requests"],
@@ -49,39 +43,6 @@ def batch(n=100):
                           average_concurrent_requests=i % 50 + 0.25, request_count=float(i % 100),
                           proxied_request_count=float(i % 13),
                           timestamp=SEED.timestamp + i * 1_234_567_000) for i in range(n)]
-
-
-def median_us_per_item(fn, items, seconds, repeat):
-    """Median over ``repeat`` runs of about ``seconds`` each, in µs per item."""
-    loops = 1
-    while True:
-        t = time.perf_counter()
-        for _ in range(loops):
-            for item in items:
-                fn(item)
-        took = time.perf_counter() - t
-        if took >= seconds / 4:
-            break
-        loops *= 4
-    loops = max(1, int(loops * seconds / took))
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(loops):
-            for item in items:
-                fn(item)
-        runs.append((time.perf_counter() - t) / (loops * len(items)) * 1e6)
-    return statistics.median(runs)
-
-
-def machine():
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines()
-                     if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores, {platform.machine()}, Python {sys.version.split()[0]}"
 
 
 def main():
@@ -106,7 +67,7 @@ def main():
          [generic_value]),
     ]
     for label, fn, items in rows:
-        us = median_us_per_item(fn, items, args.seconds, args.repeat)
+        us = statistics.median(us_per_item(fn, items, args.seconds, args.repeat))
         print(f"{label:<42} {us:7.2f} µs per message (median of {args.repeat})")
 
 

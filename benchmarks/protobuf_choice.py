@@ -6,11 +6,10 @@ through a small pure-Python wire parser written here for the comparison.
 """
 
 import argparse
-import platform
 import statistics
 import struct
-import time
 
+from _bench import machine, us_per_item
 from google.protobuf.internal import api_implementation
 
 from statserver import formats
@@ -123,23 +122,7 @@ def frames():
 
 
 def per_frame_us(decode, data, seconds, repeat):
-    loops = 1
-    while True:
-        t = time.perf_counter()
-        for _ in range(loops):
-            for payload in data:
-                decode(payload)
-        if time.perf_counter() - t >= seconds / 4:
-            break
-        loops *= 2
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(loops):
-            for payload in data:
-                decode(payload)
-        runs.append((time.perf_counter() - t) / (loops * len(data)) * 1e6)
-    return statistics.median(runs)
+    return statistics.median(us_per_item(decode, data, seconds, repeat))
 
 
 def main():
@@ -152,10 +135,8 @@ def main():
         assert hand_decode(payload) == formats.decode_protobuf(payload)
     import google.protobuf
 
-    print(
-        f"python {platform.python_version()}, protobuf {google.protobuf.__version__}"
-        f" ({api_implementation.Type()} backend), {platform.machine()}"
-    )
+    print(f"machine: {machine()}")
+    print(f"protobuf {google.protobuf.__version__} ({api_implementation.Type()} backend)")
     lib = per_frame_us(formats.decode_protobuf, data, args.seconds, args.repeat)
     hand = per_frame_us(hand_decode, data, args.seconds, args.repeat)
     print(f"protobuf library : {lib:7.2f} µs/frame of 10 stats (median of {args.repeat})")
