@@ -7,18 +7,14 @@ next to the repository) when present, else encoded here with ``statserver``'s en
 """
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
-import time
-from pathlib import Path
+
+from _bench import machine, stat_frames, us_per_item
 
 from statserver import formats
 from statserver.model import StatMessage
 
-REPO = Path(__file__).resolve().parent.parent
 FILES = {  # what to time: (label, file of real frames)
     "gob v10 (seed)": "v10.jsonl",
     "gob v12": "v12.jsonl",
@@ -29,15 +25,10 @@ FILES = {  # what to time: (label, file of real frames)
 
 
 def real_frames(name):
-    root = Path(os.environ.get("STAT_FRAMES", REPO.parent / "shared" / "stat-frames"))
-    path = root / name
-    if not path.is_file():
+    docs = stat_frames(name)
+    if docs is None:
         return None
-    frames = []
-    for line in path.read_text().splitlines():
-        doc = json.loads(line)
-        frames.append((bytes.fromhex(doc["frame"]), doc["opcode"] == "binary"))
-    return frames
+    return [(bytes.fromhex(doc["frame"]), doc["opcode"] == "binary") for doc in docs]
 
 
 def stat(i):
@@ -51,38 +42,7 @@ def per_frame_us(frames, seconds, repeat):
     decode = formats.decode_frame
     for payload, is_binary in frames:  # warm up, and fail loudly on a bad frame
         decode(payload, is_binary)
-    loops = 1
-    while True:  # find a loop count that takes about `seconds`
-        t = time.perf_counter()
-        for _ in range(loops):
-            for payload, is_binary in frames:
-                decode(payload, is_binary)
-        took = time.perf_counter() - t
-        if took > seconds / 4:
-            loops = max(1, int(loops * seconds / took))
-            break
-        loops *= 2
-    runs = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(loops):
-            for payload, is_binary in frames:
-                decode(payload, is_binary)
-        runs.append((time.perf_counter() - t) / (loops * len(frames)) * 1e6)
-    return statistics.median(runs)
-
-
-def machine():
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()}-core {platform.machine()} {model}, Python {platform.python_version()}"
+    return statistics.median(us_per_item(decode, frames, seconds, repeat, unpack=True))
 
 
 def main(argv=None):
