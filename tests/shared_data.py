@@ -7,9 +7,12 @@ misconfiguration must not pass silently). A missing default directory skips the 
 
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
+from statserver.model import StatMessage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +66,32 @@ def read_frames(name):
     for frame in frames:
         frame["payload"] = bytes.fromhex(frame["frame"])
     return frames
+
+
+def rfc3339_to_ns(text):
+    """'2019-03-14T14:09:27.770464932Z' (UTC, up to 9 fractional digits) -> int ns since
+    the epoch."""
+    assert text.endswith("Z"), text
+    whole, _, frac = text[:-1].partition(".")
+    seconds = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp()
+    return int(seconds) * 1_000_000_000 + int(frac.ljust(9, "0"))
+
+
+def readme_stat(d, **fields):
+    """The ``StatMessage`` of a stat as the stat-frames README writes it, ``fields`` added."""
+    ts = d.get("timestamp")
+    return StatMessage(
+        namespace=d["namespace"],
+        name=d["name"],
+        pod_name=d["pod_name"],
+        average_concurrent_requests=float(d["average_concurrent_requests"]),
+        average_proxied_concurrent_requests=float(d["average_proxied_concurrent_requests"]),
+        request_count=float(d["request_count"]),
+        proxied_request_count=float(d["proxied_request_count"]),
+        process_uptime=float(d["process_uptime"]),
+        timestamp=None if ts is None else rfc3339_to_ns(ts),
+        **fields,
+    )
 
 
 def gob_vector_files():

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from shared_data import ERAS, read_frames
+from shared_data import ERAS, read_frames, readme_stat, rfc3339_to_ns
 from twisted.internet.task import Clock
 from twisted.logger import Logger
 
@@ -28,39 +28,19 @@ S = 1_000_000_000
 T27 = datetime(2019, 3, 14, 14, 9, 27, tzinfo=timezone.utc).timestamp()  # 1552572567
 
 
-def parse_time(text):
-    """RFC 3339 UTC with up to 9 fractional digits, as int ns."""
-    whole, _, frac = text.rstrip("Z").partition(".")
-    seconds = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    return int(seconds.timestamp()) * S + int((frac + "000000000")[:9])
-
-
 def frames(name):
     """Each frame's stats (dicts) of a file of ``$STAT_FRAMES``."""
     return [frame["stats"] for frame in read_frames(name)]
-
-
-def stat_message(d, received_at):
-    ts = d.get("timestamp")
-    return StatMessage(
-        namespace=d["namespace"], name=d["name"], pod_name=d["pod_name"],
-        average_concurrent_requests=float(d["average_concurrent_requests"]),
-        average_proxied_concurrent_requests=float(d["average_proxied_concurrent_requests"]),
-        request_count=float(d["request_count"]),
-        proxied_request_count=float(d["proxied_request_count"]),
-        process_uptime=float(d["process_uptime"]),
-        timestamp=None if ts is None else parse_time(ts),
-        received_at=received_at)
 
 
 def feed_proto_ts(aggregator, clock):
     """The v0.19+ frames (timestamps in whole seconds), each received half a second after
     its stats' time; the clock ends at the last one's."""
     for stats in frames("proto-ts.jsonl"):
-        at = parse_time(stats[0]["timestamp"])
+        at = rfc3339_to_ns(stats[0]["timestamp"])
         clock.advance(at / S + 0.5 - clock.seconds())
         for d in stats:
-            aggregator.record(stat_message(d, int(clock.seconds() * S)))
+            aggregator.record(readme_stat(d, received_at=int(clock.seconds() * S)))
 
 
 def samples(registry, name):
@@ -93,7 +73,7 @@ def test_rev_0_0_sums_as_worked_out():
     for stats in frames("proto-ts.jsonl"):
         for d in stats:
             if (d["namespace"], d["name"]) == ("ns-0", "rev-0-0"):
-                second = (parse_time(d["timestamp"]) // S) - int(T27) + 27
+                second = (rfc3339_to_ns(d["timestamp"]) // S) - int(T27) + 27
                 sums[second][0] += d["average_concurrent_requests"] - d["average_proxied_concurrent_requests"]
                 sums[second][1] += d["request_count"] - d["proxied_request_count"]
     assert {k: tuple(v) for k, v in sums.items()} == REV_0_0
@@ -156,7 +136,7 @@ def test_received_at_when_the_era_sends_no_time():
             clock.advance(1)
         for d in stats:
             assert "timestamp" not in d
-            aggregator.record(stat_message(d, int(clock.seconds() * S)))
+            aggregator.record(readme_stat(d, received_at=int(clock.seconds() * S)))
     # ns-0/rev-0-0 came at +0 s (0.25, 0 requests) and +35 s (32.75, 26 requests).
     # Stable: 36 buckets since the first write. Panic: reset by the 35 s gap, 1 bucket.
     assert clock.seconds() == T27 + 39
@@ -177,7 +157,7 @@ def test_each_frame_file_aggregates():
         expected = set()
         for stats in frames(name):
             for d in stats:
-                aggregator.record(stat_message(d, int(clock.seconds() * S)))
+                aggregator.record(readme_stat(d, received_at=int(clock.seconds() * S)))
                 expected.add((d["namespace"], d["name"]))
         assert {(r.namespace, r.name) for r in aggregator.revisions()} == expected, name
         assert aggregator.refused_stats == 0

@@ -17,6 +17,8 @@ from shared_data import (
     gob_vector_files,
     gob_vectors_dir,
     read_jsonl,
+    readme_stat,
+    rfc3339_to_ns,
     stat_frames_dir,
 )
 
@@ -62,14 +64,6 @@ def fixed_vectors():
     return {vec["name"]: vec for vec in read_jsonl(gob_vectors_dir() / "fixed.jsonl")}
 
 
-def rfc3339_to_ns(text):
-    """'2019-03-14T14:09:27.770464932Z' -> nanoseconds since the epoch."""
-    assert text.endswith("Z")
-    whole, _, frac = text[:-1].partition(".")
-    seconds = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp()
-    return int(seconds) * 1_000_000_000 + int(frac.ljust(9, "0") or 0)
-
-
 def zone_offset_in_frame(frame, ns):
     """The sender's zone offset, read from the time.Time bytes in the frame (the frames'
     JSON gives the instant in UTC only)."""
@@ -93,18 +87,7 @@ def stat_from_line(line):
     (s,) = line["stats"]
     frame = bytes.fromhex(line["frame"])
     ns = rfc3339_to_ns(s["timestamp"]) if s.get("timestamp") else None
-    return StatMessage(
-        namespace=s["namespace"],
-        name=s["name"],
-        pod_name=s["pod_name"],
-        average_concurrent_requests=s["average_concurrent_requests"],
-        average_proxied_concurrent_requests=s["average_proxied_concurrent_requests"],
-        request_count=s["request_count"],
-        proxied_request_count=s["proxied_request_count"],
-        process_uptime=s["process_uptime"],
-        timestamp=ns,
-        timestamp_offset=None if ns is None else zone_offset_in_frame(frame, ns),
-    )
+    return readme_stat(s, timestamp_offset=None if ns is None else zone_offset_in_frame(frame, ns))
 
 
 @pytest.mark.parametrize(("era", "line"), data_params(frame_cases, 2))
