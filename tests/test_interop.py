@@ -16,7 +16,7 @@ import shared_data
 import wsclient
 from processes import run_process
 from twisted.internet.defer import Deferred
-from wsclient import bounded, ws_url
+from wsclient import bounded, delivered, ws_url
 
 PEER_BIN = os.environ.get("STATSERVER_PEER_BIN")
 ACTIVATOR = Path(PEER_BIN or "/nonexistent") / "activator"
@@ -38,23 +38,6 @@ def activator(*args):
     return run_process(str(ACTIVATOR), list(args))
 
 
-def as_sent(stat):
-    """A delivered stat in the activator's ``-sent`` form."""
-    d = {
-        "namespace": stat.namespace,
-        "name": stat.name,
-        "pod_name": stat.pod_name,
-        "average_concurrent_requests": stat.average_concurrent_requests,
-        "average_proxied_concurrent_requests": stat.average_proxied_concurrent_requests,
-        "request_count": stat.request_count,
-        "proxied_request_count": stat.proxied_request_count,
-        "process_uptime": stat.process_uptime,
-    }
-    if stat.timestamp is not None:
-        d["timestamp"] = stat.to_dict()["timestamp"]
-    return d
-
-
 def key(d):
     """Comparable form: Go writes 0 for a float64 zero, we hold 0.0."""
     return json.dumps({k: float(v) if isinstance(v, int) else v for k, v in d.items()},
@@ -72,7 +55,8 @@ async def test_go_activator_every_era_is_delivered_exactly(era, tmp_path):
         assert code == 0, out + err
         sent = [json.loads(line) for line in sent_path.read_text().splitlines()]
         assert len(sent) == 120
-        got = [as_sent(await bounded(server.stats.get(), 10)) for _ in sent]
+        # the activator's -sent form is the stat-frames README's, which delivered() gives
+        got = [delivered(await bounded(server.stats.get(), 10)) for _ in sent]
         assert sorted(map(key, got)) == sorted(map(key, sent))
         assert not server.stats.pending
     finally:
