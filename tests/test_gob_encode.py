@@ -16,10 +16,10 @@ from shared_data import (
     data_params,
     gob_vector_files,
     gob_vectors_dir,
+    read_frames,
     read_jsonl,
     readme_stat,
     rfc3339_to_ns,
-    stat_frames_dir,
 )
 
 from statserver.gob import GobError, GoInterface, GoOpaque, GoTime, decode_all
@@ -79,7 +79,7 @@ def zone_offset_in_frame(frame, ns):
 
 def frame_cases():
     for era in GOB_ERAS:
-        for i, line in enumerate(read_jsonl(stat_frames_dir() / f"{era}.jsonl")):
+        for i, line in enumerate(read_frames(f"{era}.jsonl")):
             yield pytest.param(era, line, id=f"{era}-{i}")
 
 
@@ -100,7 +100,7 @@ def test_every_gob_era_has_frames():
 
 
 def test_stat_frame_default_era_is_the_seed_v10():
-    line = read_jsonl(stat_frames_dir() / "v10.jsonl")[0]
+    line = read_frames("v10.jsonl")[0]
     assert encode_stat_frame(stat_from_line(line)).hex() == line["frame"]
 
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from gobwire import fields, s, struct_type, value
-from shared_data import GOB_ERAS, data_params, read_jsonl, stat_frames_dir
+from shared_data import GOB_ERAS, data_params, read_frames
 
 from statserver.gob import GobError
 from statserver.gobstat import decode_stat_frame
@@ -16,7 +16,7 @@ def _frames():
     return [
         pytest.param(frame, id=f"{era}:{n}")
         for era in GOB_ERAS
-        for n, frame in enumerate(read_jsonl(stat_frames_dir() / f"{era}.jsonl"))
+        for n, frame in enumerate(read_frames(f"{era}.jsonl"))
     ]
 
 
@@ -32,7 +32,7 @@ def test_frame_decodes_to_its_stats(frame):
 
 
 def test_v10_frame_keeps_the_senders_zone_offset():
-    frame = read_jsonl(stat_frames_dir() / "v10.jsonl")[0]
+    frame = read_frames("v10.jsonl")[0]
     message = decode_stat_frame(bytes.fromhex(frame["frame"]))
     assert message.timestamp_offset == 3600  # the sender's CET; timestamp itself is UTC
     assert message.received_at is None
