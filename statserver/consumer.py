@@ -21,6 +21,18 @@ def sink_name(sink):
     return getattr(sink, "name", None) or type(sink).__name__
 
 
+def take_all(queue):
+    """Every stat ``queue`` holds now, oldest first: in one call where the queue has
+    ``take_all`` (``statserver.server.StatsQueue``), else by ``get()`` after ``get()``."""
+    batch_take = getattr(queue, "take_all", None)
+    if batch_take is not None:
+        return batch_take()
+    taken = []
+    while queue.pending:
+        queue.get().addCallback(taken.append)
+    return taken
+
+
 class StatsConsumer(Service):
     """Takes stats from ``queue`` (a ``DeferredQueue``) for as long as it runs and passes
     each to every sink's ``record``. A sink that raises is logged and counted
@@ -39,7 +51,8 @@ class StatsConsumer(Service):
         self.sink_errors = {}
         self._clock = clock
         self._last_logged = {}
-        self._waiting = None
+        self._waiting = None  # the Deferred of the get() the consumer waits on
+        self._wakeup = None  # the call that takes the next batch
         self._counter = None
         if registry is not None:
             self._counter = Counter(
@@ -62,6 +75,8 @@ class StatsConsumer(Service):
         if self._waiting is not None:
             waiting, self._waiting = self._waiting, None
             waiting.cancel()
+        if self._wakeup is not None and self._wakeup.active():
+            self._wakeup.cancel()
         self._take()  # what is left: not running, so it returns once the queue is empty
         closing = []
         for sink in self.sinks:
@@ -77,26 +92,25 @@ class StatsConsumer(Service):
 
     def _take(self):
         """Record everything the queue holds now, then (while running) wait for more."""
+        self._wakeup = None
         while True:
-            got = []
+            batch = take_all(self.queue)
+            if not batch:
+                break
+            for stat in batch:
+                self._record(stat)
+        if self.running:
             d = self.queue.get()
-            d.addCallback(got.append)
-            if got:
-                self._record(got[0])
-                continue
-            d.addCallback(lambda _, got=got: self._taken(got[0]))
+            d.addCallback(self._taken)
             d.addErrback(lambda f: f.trap(CancelledError))
-            if self.running:
-                self._waiting = d
-            else:
-                d.cancel()
-            return
+            self._waiting = d
 
     def _taken(self, stat):
         self._waiting = None
         self._record(stat)
         if self.running:
-            self._take()
+            # What else arrives in this reactor turn is taken in one go, in the next.
+            self._wakeup = self._clock.callLater(0, self._take)
 
     def _record(self, stat):
         self.recorded += 1

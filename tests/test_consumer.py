@@ -8,6 +8,7 @@ from twisted.logger import globalLogPublisher
 
 from statserver.consumer import StatsConsumer
 from statserver.model import StatMessage
+from statserver.server import StatsQueue
 
 
 def stat(i):
@@ -58,11 +59,16 @@ def logged():
 def test_every_stat_to_every_sink_in_order():
     queue = DeferredQueue()
     first, second = Recorder(), Recorder()
-    consumer = StatsConsumer(queue, [first, second], clock=Clock())
+    clock = Clock()
+    consumer = StatsConsumer(queue, [first, second], clock=clock)
     queue.put(stat(0))  # queued before the consumer starts
     consumer.startService()
     for i in range(1, 5):
         queue.put(stat(i))
+    # the first put wakes the consumer; what follows in the same reactor turn waits
+    # for the next one
+    assert first.stats == [stat(0), stat(1)]
+    clock.advance(0)
     assert first.stats == [stat(i) for i in range(5)]
     assert second.stats == first.stats
     assert consumer.recorded == 5
@@ -89,6 +95,7 @@ def test_a_failing_sink_is_logged_and_counted_and_hurts_no_one(logged):
     consumer.startService()
     for i in range(4):
         queue.put(stat(i))
+    clock.advance(0)
     assert good.stats == [stat(i) for i in range(4)]
     assert broken.stats == [stat(0), stat(3)]
     assert consumer.sink_errors == {"broken": 2}
@@ -102,6 +109,25 @@ def test_a_failing_sink_is_logged_and_counted_and_hurts_no_one(logged):
     queue.put(stat(1))
     assert len([e for e in logged if "log_failure" in e]) == 2
     assert consumer.sink_errors == {"broken": 3}
+
+
+def test_a_stats_queue_is_taken_a_batch_a_turn():
+    taken = []
+    queue = StatsQueue(lambda: taken.append(len(queue.pending)))
+    sink = Recorder()
+    clock = Clock()
+    consumer = StatsConsumer(queue, [sink], clock=clock)
+    consumer.startService()
+    queue.put_many([stat(0), stat(1), stat(2)])  # a frame: the first wakes the consumer
+    queue.put_many([stat(3)])
+    assert sink.stats == [stat(0)]
+    assert list(queue.pending) == [stat(1), stat(2), stat(3)]
+    clock.advance(0)
+    assert sink.stats == [stat(i) for i in range(4)]
+    assert not queue.pending
+    # the server heard of each take: the waiting get(), one batch, the next get()
+    assert taken == [0, 0, 0]
+    assert queue.take_all() == []
 
 
 def test_stop_drains_then_closes_sinks():
