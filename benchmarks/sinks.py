@@ -1,8 +1,9 @@
 """Consumer benchmark: µs per stat from the server's queue through the command's sinks.
 
-Times ``StatsConsumer`` taking stats already queued and handing each to: no sink, the
-per-minute ``Summary``, the ``StatsLog`` (a file in a temporary directory, written as it
-would be every second) and both, against ``StatMessage.to_json()`` alone. Medians of
+Times ``StatsConsumer`` taking stats already queued on the server's ``StatsQueue`` and
+handing each to: no sink, the per-minute ``Summary``, the windowed ``Aggregator``, both (the
+command's default sinks), the ``StatsLog`` (a file in a temporary directory, written as it
+would be every second) and all three, against ``StatMessage.to_json()`` alone. Medians of
 ``--repeat`` runs; ratios are to ``to_json()`` in the same run.
 
     python benchmarks/sinks.py [--stats 100000] [--repeat 5]
@@ -15,11 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from twisted.internet.defer import DeferredQueue
 from twisted.internet.task import Clock
 
+from statserver.aggregate import Aggregator
 from statserver.consumer import StatsConsumer
 from statserver.model import StatMessage
+from statserver.server import StatsQueue
 from statserver.statslog import StatsLog
 from statserver.summary import Summary
 
@@ -48,18 +50,16 @@ def time_consumer(stats, make_sinks, batch):
     """Stats queued ``batch`` at a time (the server pauses its connections at
     ``--queue-size``), taken by a running consumer."""
     clock = Clock()
-    queue = DeferredQueue()
+    queue = StatsQueue(lambda: None)
     sinks = make_sinks(clock)
     consumer = StatsConsumer(queue, sinks, clock=clock)
     consumer.startService()
     start = time.perf_counter()
     for i in range(0, len(stats), batch):
-        # A burst: the first stat goes to the consumer's waiting get(), which then takes
-        # the rest already queued behind it.
-        chunk = stats[i:i + batch]
-        queue.pending.extend(chunk[1:])
-        queue.put(chunk[0])
-        clock.advance(1.0)  # the stats log's periodic write
+        # A burst: the first stat goes to the consumer's waiting get(), the rest wait
+        # for its next turn.
+        queue.put_many(stats[i:i + batch])
+        clock.advance(1.0)  # the next turn, and the stats log's periodic write
     consumer.stopService()  # writes out and closes the stats log
     elapsed = time.perf_counter() - start
     assert consumer.recorded == len(stats), consumer.recorded
@@ -78,9 +78,11 @@ def main():
         cases = {
             "no sink": lambda clock: [],
             "summary": lambda clock: [Summary(reactor=clock)],
+            "aggregator": lambda clock: [Aggregator(clock)],
+            "summary + aggregator": lambda clock: [Summary(reactor=clock), Aggregator(clock)],
             "stats log": lambda clock: [StatsLog(path, reactor=clock)],
-            "summary + stats log": lambda clock: [
-                Summary(reactor=clock), StatsLog(path, reactor=clock)],
+            "all three": lambda clock: [
+                Summary(reactor=clock), Aggregator(clock), StatsLog(path, reactor=clock)],
         }
         runs = {name: [] for name in ["to_json() alone", *cases]}
         for _ in range(args.repeat):

@@ -131,8 +131,8 @@ class StatsServer(Service):
         self.registry = self.metrics.registry
         self.metrics.queue_depth.set_function(lambda: len(self.stats.pending))
         self.metrics.frames_held.set_function(lambda: len(self._held))
-        self._frames = {f: self.metrics.frames.labels(f) for f in FORMATS}
-        self._received = {f: self.metrics.stats_received.labels(f) for f in FORMATS}
+        self._frames = self.metrics.frames.counts
+        self._received = self.metrics.stats_received.counts
         self._errors = {f: self.metrics.decode_errors.labels(f) for f in FORMATS}
         self._bad_frame_log = _RateLimit(reactor)
         self._pause_log = _RateLimit(reactor, burst=1, period=60.0)
@@ -280,14 +280,14 @@ class StatsServer(Service):
             self._bad_frame(conn, detect_format(payload, is_binary), f"decoder error {e!r}")
             return
         # count first: a waiting consumer runs inside put()
-        self._frames[fmt].inc()
-        self._received[fmt].inc(len(stats))
+        self._frames[fmt] += 1
+        self._received[fmt] += len(stats)
         self.stats.put_many(stats)
         if not self.paused and len(self.stats.pending) >= self.queue_size:
             self._pause()
 
     def _bad_frame(self, conn, fmt, reason):
-        self._frames[fmt].inc()
+        self._frames[fmt] += 1
         self._errors[fmt].inc()
         if self._bad_frame_log.allow():
             held = self._bad_frame_log.suppressed

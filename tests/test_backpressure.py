@@ -123,4 +123,4 @@ async def test_frames_held_at_shutdown_are_still_delivered():
     assert len(got) >= queued + held * PER_FRAME
     want = [(f"rev-{i}-{j}", float(i)) for i in range(20) for j in range(PER_FRAME)]
     assert [(s.name, s.request_count) for s in got] == want[: len(got)]
-    assert server.metrics.stats_received.labels("protobuf")._value.get() == len(got)
+    assert server.metrics.stats_received.value("protobuf") == len(got)

@@ -52,7 +52,7 @@ async def test_bad_frame_is_counted_and_the_connection_kept(payload, binary, fmt
         assert got.name == "after-the-bad-one"
         assert errors(server, fmt) == 1
         good_frames = 1 if fmt == "protobuf" else 0
-        assert server.metrics.frames.labels(fmt)._value.get() == 1 + good_frames
+        assert server.metrics.frames.value(fmt) == 1 + good_frames
         assert not client.closed.called
         _, _, body = await http_get(port_of(server), b"/metrics")
         assert f'statserver_decode_errors_total{{format="{fmt}"}} 1.0'.encode() in body

@@ -216,7 +216,7 @@ async def test_shutdown_closes_with_1012_and_refuses_new_dials():
     assert code == 1012
     await bounded(stopped)
     assert server.stats.pending == []
-    assert server.metrics.stats_received.labels("protobuf")._value.get() == 1
+    assert server.metrics.stats_received.value("protobuf") == 1
 
     with pytest.raises((HandshakeFailed, ConnectionRefusedError)):
         await connect(port)

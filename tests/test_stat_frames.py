@@ -25,8 +25,8 @@ async def test_frames_delivered_as_readme_says(name):
         for s in got:
             assert before * 1e9 - 1e6 <= s.received_at <= after * 1e9 + 1e6
         fmt = ERAS[name]
-        assert server.metrics.frames.labels(fmt)._value.get() == len(frames)
-        assert server.metrics.stats_received.labels(fmt)._value.get() == len(want)
+        assert server.metrics.frames.value(fmt) == len(frames)
+        assert server.metrics.stats_received.value(fmt) == len(want)
         assert server.metrics.decode_errors.labels(fmt)._value.get() == 0
         assert server.stats.pending == []
         client.sendClose()
