@@ -111,6 +111,21 @@ async def test_oversize_message_closes_with_1009(fragment):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_message_in_fragments_is_one_message():
+    server = await start_server(max_message_size=len(GOOD))
+    try:
+        client = await connect(port_of(server))
+        client.sendMessage(GOOD, isBinary=True, fragmentSize=7)
+        [got] = await take(server, 1)
+        assert got.name == "after-the-bad-one"
+        assert server.metrics.frames.value("protobuf") == 1
+        client.sendClose()
+        assert (await bounded(client.closed))[1] == 1000
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_message_at_the_limit_is_accepted():
     limit = len(GOOD)
     server = await start_server(max_message_size=limit)
