@@ -2,7 +2,9 @@
 
 A sink is any object with ``record(stat)``, called once per stat in queue order. It may
 also have ``start()`` (called when the consumer starts) and ``close()`` (called once, after
-the last ``record``; it may return a Deferred).
+the last ``record``; it may return a Deferred). A sink that can take many stats faster
+than one by one may have ``record_many(stats)``: it is then given lists of stats instead,
+and when it raises, the whole list counts as failed.
 """
 
 from prometheus_client import Counter
@@ -97,8 +99,7 @@ class StatsConsumer(Service):
             batch = take_all(self.queue)
             if not batch:
                 break
-            for stat in batch:
-                self._record(stat)
+            self._record(batch)
         if self.running:
             d = self.queue.get()
             d.addCallback(self._taken)
@@ -107,25 +108,34 @@ class StatsConsumer(Service):
 
     def _taken(self, stat):
         self._waiting = None
-        self._record(stat)
+        self._record([stat])
         if self.running:
             # What else arrives in this reactor turn is taken in one go, in the next.
             self._wakeup = self._clock.callLater(0, self._take)
 
-    def _record(self, stat):
-        self.recorded += 1
+    def _record(self, stats):
+        self.recorded += len(stats)
         for sink in self.sinks:
-            try:
-                sink.record(stat)
-            except Exception:
-                self._sink_failed(sink)
+            record_many = getattr(sink, "record_many", None)
+            if record_many is not None:
+                try:
+                    record_many(stats)
+                except Exception:
+                    self._sink_failed(sink, len(stats))
+                continue
+            record = sink.record
+            for stat in stats:
+                try:
+                    record(stat)
+                except Exception:
+                    self._sink_failed(sink)
 
-    def _sink_failed(self, sink):
+    def _sink_failed(self, sink, stats=1):
         name = sink_name(sink)
-        count = self.sink_errors.get(name, 0) + 1
+        count = self.sink_errors.get(name, 0) + stats
         self.sink_errors[name] = count
         if self._counter is not None:
-            self._counter.labels(sink=name).inc()
+            self._counter.labels(sink=name).inc(stats)
         now = self._clock.seconds()
         last = self._last_logged.get(name)
         if last is None or now - last >= ERROR_LOG_INTERVAL:

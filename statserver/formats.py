@@ -11,6 +11,8 @@ Detection (see ``docs/server.md`` for why it cannot mistake one format for anoth
 import json
 import math
 import re
+from functools import partial
+from operator import attrgetter
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -26,6 +28,9 @@ JSON = "json"
 FORMATS = (GOB, PROTOBUF, JSON)
 
 _NS_PER_S = 1_000_000_000
+# A protobuf frame carries a hundred stats and more: each is built without the
+# NamedTuple's generated __new__ (about a tenth of the decoding time).
+_new_stat = partial(tuple.__new__, StatMessage)
 _PROTOBUF_FIRST_BYTE = 0x0A  # field 1 (messages), wire type 2 (length-delimited)
 
 
@@ -208,6 +213,10 @@ def _message_classes():
 
 
 WireStatMessages, WireStatMessage = _message_classes()
+_protobuf_stat_fields = attrgetter(
+    "pod_name", "average_concurrent_requests", "average_proxied_concurrent_requests",
+    "request_count", "proxied_request_count", "process_uptime", "timestamp",
+)
 
 
 def decode_protobuf(payload, received_at=None):
@@ -218,25 +227,16 @@ def decode_protobuf(payload, received_at=None):
     except (_ProtobufDecodeError, RuntimeError, ValueError) as e:
         raise FrameError(PROTOBUF, f"not WireStatMessages: {e}") from None
     out = []
+    append = out.append
     for m in wire.messages:
         if not m.HasField("stat"):
             continue
-        s = m.stat
-        ts = s.timestamp
-        out.append(
-            StatMessage(
-                m.namespace,
-                m.name,
-                s.pod_name,
-                s.average_concurrent_requests,
-                s.average_proxied_concurrent_requests,
-                s.request_count,
-                s.proxied_request_count,
-                s.process_uptime,
-                ts * _NS_PER_S if ts else None,
-                received_at,
-            )
-        )
+        pod, concurrency, proxied_concurrency, count, proxied_count, uptime, ts = (
+            _protobuf_stat_fields(m.stat))
+        append(_new_stat((
+            m.namespace, m.name, pod, concurrency, proxied_concurrency, count, proxied_count,
+            uptime, ts * _NS_PER_S if ts else None, received_at, None,
+        )))  # fmt: skip
     return out
 
 

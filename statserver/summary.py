@@ -1,9 +1,13 @@
 """A sink that logs one summary line a minute: stats, pods, revisions, decode errors."""
 
+from operator import attrgetter, itemgetter
+
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 _log = Logger()
+_pod_name = attrgetter("pod_name")
+_revision = itemgetter(0, 1)  # (namespace, name) of a StatMessage
 
 DECODE_ERRORS_SAMPLE = "statserver_decode_errors_total"
 
@@ -59,6 +63,12 @@ class Summary:
         if stat.pod_name:
             self.pods.add(stat.pod_name)
         self.revisions.add((stat.namespace, stat.name))
+
+    def record_many(self, stats):
+        self.stats += len(stats)
+        self.pods.update(map(_pod_name, stats))
+        self.pods.discard("")
+        self.revisions.update(map(_revision, stats))
 
     def report(self):
         """Log the summary of the interval so far and start a new one; returns the fields."""

@@ -130,6 +130,35 @@ def test_a_stats_queue_is_taken_a_batch_a_turn():
     assert queue.take_all() == []
 
 
+def test_a_sink_with_record_many_gets_lists():
+    class Many(Recorder):
+        def record_many(self, stats):
+            if any(s.name == "rev-4" for s in stats):
+                raise ValueError("cannot take rev-4")
+            self.events.append(list(stats))
+
+    queue = StatsQueue(lambda: None)
+    registry = CollectorRegistry()
+    many, one = Many(name="many"), Recorder()
+    clock = Clock()
+    consumer = StatsConsumer(queue, [many, one], registry=registry, clock=clock)
+    consumer.startService()
+    queue.put_many([stat(0), stat(1), stat(2)])
+    clock.advance(0)
+    queue.put_many([stat(3), stat(4)])
+    clock.advance(0)
+    assert many.events[1:] == [[stat(0)], [stat(1), stat(2)], [stat(3)]]
+    assert one.stats == [stat(i) for i in range(5)]
+    # a list that fails counts whole: rev-4's list is [stat(4)] alone here
+    assert consumer.sink_errors == {"many": 1}
+    queue.put(stat(5))
+    queue.put_many([stat(6), stat(4)])
+    clock.advance(0)
+    assert consumer.sink_errors == {"many": 3}
+    assert registry.get_sample_value("statserver_sink_errors_total", {"sink": "many"}) == 3
+    assert consumer.recorded == 8
+
+
 def test_stop_drains_then_closes_sinks():
     queue = DeferredQueue()
     events = []

@@ -56,6 +56,19 @@ def test_without_a_registry():
     summary.close()
 
 
+def test_a_list_at_once_counts_as_one_by_one():
+    stats = [StatMessage("ns", rev, pod) for rev in "abc" for pod in ("p-0", "", "p-1")]
+    stats.append(StatMessage("other", "a", "p-0"))
+    one_by_one, at_once = Summary(reactor=Clock()), Summary(reactor=Clock())
+    for s in stats:
+        one_by_one.record(s)
+    at_once.record_many(stats[:4])
+    at_once.record_many(stats[4:])
+    assert at_once.report() == one_by_one.report() == {
+        "seconds": 0, "stats": 10, "pods": 2, "revisions": 4, "decode_errors": 0
+    }
+
+
 def test_a_broken_collector_does_not_stop_the_summary(lines):
     registry = CollectorRegistry()
 
