@@ -160,34 +160,41 @@ class Aggregator:
 
     def record(self, stat):
         """Add ``stat`` to its revision's four averagers."""
-        at = stat.timestamp
-        received = stat.received_at
-        if at is None:
-            at = received
+        self.record_many((stat,))
+
+    def record_many(self, stats):
+        """``record`` each of ``stats`` in turn (the consumer hands over lists)."""
+        revisions = self._revisions
+        for stat in stats:
+            # unpacked at once: a StatMessage is a tuple, and this is the hot loop
+            (namespace, name, pod_name, concurrency, proxied_concurrency, count,
+             proxied_count, _, at, received, _) = stat
             if at is None:
+                at = received
+                if at is None:
+                    self.refused_stats += 1
+                    continue
+            elif received is None:
+                received = at
+            concurrency -= proxied_concurrency
+            rps = count - proxied_count
+            if (concurrency - concurrency) + (rps - rps) != 0.0:  # inf or nan in either
                 self.refused_stats += 1
-                return
-        elif received is None:
-            received = at
-        concurrency = stat.average_concurrent_requests - stat.average_proxied_concurrent_requests
-        rps = stat.request_count - stat.proxied_request_count
-        if (concurrency - concurrency) + (rps - rps) != 0.0:  # inf or nan in either
-            self.refused_stats += 1
-            return
-        revision = self._revisions.get((stat.namespace, stat.name))
-        if revision is None:
-            revision = self._add(stat.namespace, stat.name, received)
+                continue
+            revision = revisions.get((namespace, name))
             if revision is None:
-                return
-        revision.buckets.record(at, concurrency, rps)
-        if at > revision.last_stat_time:
-            revision.last_stat_time = at
-        revision.last_received = received
-        pods = revision.pods
-        pods[stat.pod_name] = at  # senders send in time order: the latest is the newest
-        if len(pods) > revision.pods_limit:
-            self._forget_pods(revision, at)
-            revision.pods_limit = max(PODS_LIMIT, 2 * len(pods))
+                revision = self._add(namespace, name, received)
+                if revision is None:
+                    continue
+            revision.buckets.record(at, concurrency, rps)
+            if at > revision.last_stat_time:
+                revision.last_stat_time = at
+            revision.last_received = received
+            pods = revision.pods
+            pods[pod_name] = at  # senders send in time order: the latest is the newest
+            if len(pods) > revision.pods_limit:
+                self._forget_pods(revision, at)
+                revision.pods_limit = max(PODS_LIMIT, 2 * len(pods))
 
     def _add(self, namespace, name, received):
         if len(self._revisions) >= self.max_revisions:
