@@ -1,10 +1,29 @@
 """The autobahn side: one protocol instance per sender connection."""
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.xormasker import create_xor_masker
 from twisted.logger import Logger
 
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_MESSAGE_TOO_BIG = 1009
+
+# Up to this many bytes, one big-integer XOR unmasks faster than autobahn's masker
+# object (0.3-0.7 µs against 2.2-2.4 µs with autobahn 26's native masker); above it the
+# native one wins (8 KB: 2.7 µs against 9.8).
+BIGINT_UNMASK_MAX = 2048
+
+
+def unmask(data, mask, offset=0):
+    """``data`` XORed with the 4-byte WebSocket ``mask``, starting ``offset`` bytes into
+    the frame's payload (a frame can arrive over several reads)."""
+    offset &= 3
+    if offset:
+        mask = mask[offset:] + mask[:offset]
+    n = len(data)
+    if n > BIGINT_UNMASK_MAX:
+        return create_xor_masker(mask, n).process(data)
+    key = (mask * ((n >> 2) + 1))[:n]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
 class StatsServerProtocol(WebSocketServerProtocol):
@@ -31,6 +50,16 @@ class StatsServerProtocol(WebSocketServerProtocol):
             self.factory.stats_server._connection_opened(self)
         except Exception:
             self._log.failure("Unexpected error opening {peer}", peer=self.peer)
+
+    def onFrameData(self, payload):
+        # The factory turns autobahn's unmasking off (applyMask=False): it builds a new
+        # masker object for every frame, through CFFI, about a tenth of a one-stat
+        # frame's cost. Every frame's payload (data and control) passes here, so it is
+        # unmasked here instead; the pass-through masker counts the frame's bytes so far.
+        mask = self.current_frame.mask
+        if mask and payload:
+            payload = unmask(payload, mask, self.current_frame_masker.pointer() - len(payload))
+        return super().onFrameData(payload)
 
     def onMessageEnd(self):
         # autobahn's own also fires a "message" event for listeners through a txaio
@@ -116,6 +145,8 @@ class StatsServerFactory(WebSocketServerFactory):
             # a text frame that is not UTF-8 is a bad frame (counted, connection kept, as
             # with Knative's gorilla server), not a protocol error closing with 1007
             utf8validateIncoming=False,
+            # unmasked in StatsServerProtocol.onFrameData (a server masks nothing it sends)
+            applyMask=False,
             # autobahn's timers (txaio's batched timer) round each deadline down to a
             # whole second, so they fire up to 1 s early: hence the extra second
             autoPingInterval=ping_interval or 0,
