@@ -142,9 +142,11 @@ LAYERS = [
                                      "statserver/summary.py", "statserver/statslog.py")),
     ("queueing (DeferredQueue, consumer)", ("twisted/internet/defer.py",
                                             "statserver/consumer.py")),
+    ("WebSocket framing (autobahn, our unmasking)", (
+        "autobahn/", "txaio/", "unmask (statserver/websocket.py",
+        "StatsServerProtocol.onFrameData", "StatsServerProtocol.onMessageEnd")),
     ("server glue (statserver/server.py)", ("statserver/server.py",
                                             "statserver/websocket.py")),
-    ("WebSocket framing (autobahn)", ("autobahn/", "txaio/")),
     ("reactor and socket I/O", ("twisted/",)),
 ]
 
