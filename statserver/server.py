@@ -340,9 +340,14 @@ class StatsServer(Service):
     def _stat_taken(self):
         if self.paused and not self._resuming and len(self.stats.pending) < self.low_water:
             self._resume()
-        pending = len(self.stats.pending)
-        if not pending and self._queue_drained:
+        if not self.stats.pending and self._queue_drained:
+            # Called while the consumer takes: tell the shutdown on the next turn, once
+            # the consumer has recorded what it took (the command then closes the sinks).
             waiting, self._queue_drained = self._queue_drained, []
-            for d in waiting:
-                if not d.called:
-                    d.callback(None)
+            self.reactor.callLater(0, _fire_all, waiting)
+
+
+def _fire_all(deferreds):
+    for d in deferreds:
+        if not d.called:
+            d.callback(None)

@@ -18,9 +18,11 @@ from wsclient import (
 )
 
 from statserver.buckets import BucketOwners
+from statserver.consumer import StatsConsumer
 from statserver.formats import encode_json, encode_protobuf
 from statserver.gobstat import encode_stat_frame
 from statserver.model import StatMessage
+from statserver.server import StatsServer
 
 
 def stat(name, pod="activator1", acr=2.1, rc=51.0, ns="test-namespace"):
@@ -329,3 +331,35 @@ def test_bucket_owners_file_reload(tmp_path):
     path.unlink()
     assert not owners.reload()  # keeps the old set
     assert owners.owns_host("autoscaler-bucket-01-of-02.knative-serving")
+
+
+@pytest_twisted.ensureDeferred
+async def test_shutdown_drain_ends_after_the_consumer_has_recorded_what_it_took():
+    # The command stops its consumer (closing the sinks) once the server's stopService
+    # fires. That must not happen between the consumer taking the last stats and
+    # recording them.
+    server = StatsServer(None, reactor=reactor)  # never started: the queue is the only step
+    sent = [StatMessage("ns", f"rev-{i}", "pod") for i in range(3)]
+    server.stats.put_many(sent)
+    recorded, late = [], []
+    consumer = StatsConsumer(server.stats, [], clock=reactor)
+
+    class Sink:
+        def record(self, stat):
+            (late if closed else recorded).append(stat)
+
+    closed = False
+
+    def stop_consumer(_):
+        nonlocal closed
+        d = consumer.stopService()
+        closed = True
+        return d
+
+    consumer.sinks.append(Sink())
+    stopped = server.stopService()
+    stopped.addCallback(stop_consumer)
+    consumer.startService()  # takes the three at once
+    await bounded(stopped)
+    assert recorded == sent
+    assert late == []

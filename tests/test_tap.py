@@ -14,6 +14,7 @@ from twisted.python.usage import UsageError
 from wsclient import JSON_FRAME, bounded, connect
 
 from statserver.consumer import StatsConsumer
+from statserver.model import StatMessage
 from statserver.server import StatsServer
 from statserver.statslog import StatsLog
 from statserver.summary import Summary
@@ -180,6 +181,39 @@ async def test_stat_reaches_the_stats_log_by_shutdown(tmp_path):
     assert record["timestamp"] is None
     assert record["received_at"].endswith("Z")
     assert signal.getsignal(signal.SIGHUP) == before
+
+
+class _ClosingSink:
+    """Keeps what it is given, and what it was given after it was closed."""
+
+    def __init__(self):
+        self.stats, self.late, self.closed = [], [], False
+
+    def record(self, stat):
+        (self.late if self.closed else self.stats).append(stat)
+
+    def close(self):
+        self.closed = True
+
+
+@pytest_twisted.ensureDeferred
+async def test_stats_queued_when_shutdown_begins_reach_the_sinks_before_they_close():
+    options = parse("--port", "tcp:0:interface=127.0.0.1")
+    service = makeService(options, reactor=reactor)
+    sink = _ClosingSink()
+    service.consumer.sinks.append(sink)
+    service.startService()
+    try:
+        await bounded(service.server.listening)
+        # Stats of frames decoded in the same reactor turn as SIGTERM: the shutdown
+        # waits for the consumer, which takes them on its next turn.
+        sent = [StatMessage("ns", f"rev-{i}", "pod") for i in range(3)]
+        service.server.stats.put_many(sent)
+    finally:
+        await bounded(service.stopService())
+    assert sink.closed
+    assert sink.stats == sent
+    assert sink.late == []
 
 
 class _FailingEndpoint:
