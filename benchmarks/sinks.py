@@ -10,12 +10,12 @@ would be every second) and all three, against ``StatMessage.to_json()`` alone. M
 """
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from _bench import machine
 from twisted.internet.task import Clock
 
 from statserver.aggregate import Aggregator
@@ -89,8 +89,8 @@ def main():
             runs["to_json() alone"].append(time_to_json(stats))
             for name, make in cases.items():
                 runs[name].append(time_consumer(stats, make, args.batch))
-    print(f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
-          f", {args.stats} stats queued {args.batch} at a time, median of {args.repeat} runs")
+    print(f"{machine()}; {args.stats} stats queued {args.batch} at a time, "
+          f"median of {args.repeat} runs")
     base = statistics.median(runs["to_json() alone"])
     for name, times in runs.items():
         median = statistics.median(times)
