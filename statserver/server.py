@@ -279,7 +279,7 @@ class StatsServer(Service):
         except Exception as e:  # a decoder bug must not cost the connection
             self._bad_frame(conn, detect_format(payload, is_binary), f"decoder error {e!r}")
             return
-        # count first: a waiting consumer runs inside put()
+        # count first: a waiting consumer runs inside put_many()
         self._frames[fmt] += 1
         self._received[fmt] += len(stats)
         self.stats.put_many(stats)

@@ -59,10 +59,7 @@ class Summary:
         self._timer.start(self._interval, now=False)
 
     def record(self, stat):
-        self.stats += 1
-        if stat.pod_name:
-            self.pods.add(stat.pod_name)
-        self.revisions.add((stat.namespace, stat.name))
+        self.record_many((stat,))
 
     def record_many(self, stats):
         self.stats += len(stats)
