@@ -2,6 +2,7 @@
 
 import pytest
 import pytest_twisted
+from closingsink import ClosingSink
 from twisted.internet import reactor
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import deferLater
@@ -341,25 +342,12 @@ async def test_shutdown_drain_ends_after_the_consumer_has_recorded_what_it_took(
     server = StatsServer(None, reactor=reactor)  # never started: the queue is the only step
     sent = [StatMessage("ns", f"rev-{i}", "pod") for i in range(3)]
     server.stats.put_many(sent)
-    recorded, late = [], []
-    consumer = StatsConsumer(server.stats, [], clock=reactor)
-
-    class Sink:
-        def record(self, stat):
-            (late if closed else recorded).append(stat)
-
-    closed = False
-
-    def stop_consumer(_):
-        nonlocal closed
-        d = consumer.stopService()
-        closed = True
-        return d
-
-    consumer.sinks.append(Sink())
+    sink = ClosingSink()
+    consumer = StatsConsumer(server.stats, [sink], clock=reactor)
     stopped = server.stopService()
-    stopped.addCallback(stop_consumer)
+    stopped.addCallback(lambda _: consumer.stopService())  # closes the sink
     consumer.startService()  # takes the three at once
     await bounded(stopped)
-    assert recorded == sent
-    assert late == []
+    assert sink.closed
+    assert sink.stats == sent
+    assert sink.late == []

@@ -5,6 +5,7 @@ import signal
 
 import pytest
 import pytest_twisted
+from closingsink import ClosingSink
 from twisted.application.service import MultiService
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, fail
@@ -183,24 +184,11 @@ async def test_stat_reaches_the_stats_log_by_shutdown(tmp_path):
     assert signal.getsignal(signal.SIGHUP) == before
 
 
-class _ClosingSink:
-    """Keeps what it is given, and what it was given after it was closed."""
-
-    def __init__(self):
-        self.stats, self.late, self.closed = [], [], False
-
-    def record(self, stat):
-        (self.late if self.closed else self.stats).append(stat)
-
-    def close(self):
-        self.closed = True
-
-
 @pytest_twisted.ensureDeferred
 async def test_stats_queued_when_shutdown_begins_reach_the_sinks_before_they_close():
     options = parse("--port", "tcp:0:interface=127.0.0.1")
     service = makeService(options, reactor=reactor)
-    sink = _ClosingSink()
+    sink = ClosingSink()
     service.consumer.sinks.append(sink)
     service.startService()
     try:
