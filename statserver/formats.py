@@ -10,6 +10,7 @@ Detection (see ``docs/server.md`` for why it cannot mistake one format for anoth
 
 import json
 import math
+import os
 import re
 from functools import partial
 from operator import attrgetter
@@ -238,6 +239,47 @@ def decode_protobuf(payload, received_at=None):
             uptime, ts * _NS_PER_S if ts else None, received_at, None,
         )))  # fmt: skip
     return out
+
+
+# The compiled decoder (statserver/_speedups.c) replaces the pure one above where it is
+# built, unless STATSERVER_PURE=1; the pure one stays the fallback and the reference.
+pure_decode_protobuf = decode_protobuf
+
+
+def _pure_protobuf_reason(payload):
+    try:
+        pure_decode_protobuf(payload)
+    except FrameError as e:
+        return e.reason
+    return None
+
+
+def _compiled_decode_protobuf():
+    """``statserver._speedups.decode_protobuf`` set up to match the pure function under
+    the protobuf release in use (its reason texts, and the two limits releases differ
+    on), or None."""
+    if os.environ.get("STATSERVER_PURE") == "1":
+        return None
+    try:
+        from statserver import _speedups
+    except ImportError:
+        return None
+    _speedups.configure(
+        frame_error=FrameError,
+        stat_type=StatMessage,
+        format_name=PROTOBUF,
+        corrupt_reason=_pure_protobuf_reason(b"\x80"),
+        utf8_reason=_pure_protobuf_reason(b"\x0a\x03\x0a\x01\xff"),
+        # An entry's length as a 6-byte varint; a group holding field number 0.
+        size_varint_bytes=5 if _pure_protobuf_reason(b"\x0a\x80\x80\x80\x80\x80\x00") else 10,
+        field_zero_in_group=_pure_protobuf_reason(b"\x2b\x00\x00\x2c") is None,
+    )
+    return _speedups.decode_protobuf
+
+
+decode_protobuf = _compiled_decode_protobuf() or pure_decode_protobuf
+IMPLEMENTATION = "pure" if decode_protobuf is pure_decode_protobuf else "compiled"
+"""``"compiled"`` when the protobuf decoder is ``statserver._speedups``', else ``"pure"``."""
 
 
 def encode_protobuf(messages):

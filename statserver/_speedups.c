@@ -1,0 +1,523 @@
+/* statserver._speedups: the compiled fast path of statserver.formats.decode_protobuf.
+ *
+ * decode_protobuf(payload, received_at=None) reads a WireStatMessages frame
+ * (statserver/stat.proto) straight from the protobuf wire format into StatMessage
+ * tuples, without the protobuf library's message objects. The pure-Python function in
+ * statserver.formats is the reference: the same stats for every frame it accepts, and
+ * the same FrameError (same reason text) for every frame it rejects. In particular, as
+ * the protobuf library (upb) does:
+ *   - a known field sent with another wire type, and any unknown field, is skipped
+ *     (a singular field's "packed" form included);
+ *   - a singular field sent twice keeps the last value; a message field sent twice is
+ *     merged; WireStatMessages.messages appends an entry per occurrence;
+ *   - a string field that is not valid UTF-8 fails the frame, even if sent again later;
+ *   - field number 0, wire types 6 and 7, an end-group tag outside its group, a varint,
+ *     tag or length that is too long or runs past its message, and groups nested deeper
+ *     than the library's recursion limit (100, submessages included) fail the frame.
+ * The points where protobuf releases differ (how many bytes a length varint may take,
+ * whether field number 0 is allowed inside an unknown group) and the reason texts are
+ * given by statserver.formats through configure(), which learns them from the protobuf
+ * library in use.
+ *
+ * Plain C against the CPython API, no Cython: nothing beyond a C compiler is needed to
+ * build it, and it is one short file.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* configure()'s settings: new references, NULL until configured. */
+static PyObject *frame_error;      /* FrameError(format, reason) */
+static PyTypeObject *stat_type;    /* StatMessage, a tuple subclass of 11 fields */
+static PyObject *format_name;      /* "protobuf" */
+static PyObject *corrupt_reason;   /* the reason for a malformed frame */
+static PyObject *utf8_reason;      /* the reason for a string that is not UTF-8 */
+static int size_varint_bytes = 5;  /* the longest length varint accepted */
+static int field_zero_in_group;    /* whether field 0 may appear inside a group */
+
+static PyObject *zero_float;       /* one shared 0.0 for every zero field */
+static PyObject *empty_str;
+static PyObject *ns_per_s;         /* 1_000_000_000 as a Python int */
+
+#define STAT_FIELDS 11
+#define RECURSION_LIMIT 100
+
+enum { OK = 0, CORRUPT = -1, BAD_UTF8 = -2, PY_ERROR = -3 };
+enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_DELIMITED = 2, WT_START_GROUP = 3,
+       WT_END_GROUP = 4, WT_FIXED32 = 5 };
+
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+} Reader;
+
+/* The string last decoded for one field: consecutive stats of a frame mostly share
+ * namespace, name and pod, and then share one str object (whose hash is cached too). */
+typedef struct {
+    const uint8_t *bytes;
+    Py_ssize_t len;
+    PyObject *str; /* borrowed from the entry that holds it, or from the output list */
+} StringCache;
+
+typedef struct {
+    PyObject *namespace_, *name, *pod; /* new references or NULL (empty) */
+    double values[5];
+    int64_t timestamp;
+    int has_stat;
+} Entry;
+
+static int
+read_varint(Reader *r, int max_bytes, uint64_t *out)
+{
+    uint64_t value = 0;
+    for (int i = 0; i < max_bytes; i++) {
+        if (r->p >= r->end)
+            return CORRUPT;
+        uint8_t b = *r->p++;
+        value |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *out = value;
+            return OK;
+        }
+    }
+    return CORRUPT;
+}
+
+static int
+read_tag(Reader *r, uint32_t *field, int *wire_type)
+{
+    uint64_t tag;
+    if (read_varint(r, 5, &tag) < 0 || tag > UINT32_MAX)
+        return CORRUPT;
+    *field = (uint32_t)(tag >> 3);
+    *wire_type = (int)(tag & 7);
+    return OK;
+}
+
+/* A length-delimited field's bytes: *sub covers them and r moves past them. */
+static int
+read_delimited(Reader *r, Reader *sub)
+{
+    uint64_t size;
+    if (read_varint(r, size_varint_bytes, &size) < 0 || size >= INT32_MAX
+            || size > (uint64_t)(r->end - r->p))
+        return CORRUPT;
+    sub->p = r->p;
+    sub->end = r->p + size;
+    r->p += size;
+    return OK;
+}
+
+static int
+skip_bytes(Reader *r, Py_ssize_t n)
+{
+    if (r->end - r->p < n)
+        return CORRUPT;
+    r->p += n;
+    return OK;
+}
+
+static int skip_field(Reader *r, uint32_t field, int wire_type, int depth);
+
+/* The rest of a group opened by field `field`, up to and including its end tag. */
+static int
+skip_group(Reader *r, uint32_t field, int depth)
+{
+    if (--depth < 0)
+        return CORRUPT;
+    for (;;) {
+        uint32_t inner;
+        int wire_type;
+        if (r->p >= r->end || read_tag(r, &inner, &wire_type) < 0)
+            return CORRUPT;
+        if (wire_type == WT_END_GROUP)
+            return inner == field ? OK : CORRUPT;
+        if (inner == 0 && !field_zero_in_group)
+            return CORRUPT;
+        if (skip_field(r, inner, wire_type, depth) < 0)
+            return CORRUPT;
+    }
+}
+
+static int
+skip_field(Reader *r, uint32_t field, int wire_type, int depth)
+{
+    uint64_t ignored;
+    Reader sub;
+    switch (wire_type) {
+    case WT_VARINT:
+        return read_varint(r, 10, &ignored);
+    case WT_FIXED64:
+        return skip_bytes(r, 8);
+    case WT_DELIMITED:
+        return read_delimited(r, &sub);
+    case WT_START_GROUP:
+        return skip_group(r, field, depth);
+    case WT_FIXED32:
+        return skip_bytes(r, 4);
+    default: /* an end-group tag outside its group, or wire types 6 and 7 */
+        return CORRUPT;
+    }
+}
+
+/* The tag of a message's next field; CORRUPT for field 0 and for an end-group tag. */
+static int
+next_field(Reader *r, uint32_t *field, int *wire_type)
+{
+    if (read_tag(r, field, wire_type) < 0 || *field == 0 || *wire_type == WT_END_GROUP)
+        return CORRUPT;
+    return OK;
+}
+
+/* Decode a string field into *slot (replacing what it held). */
+static int
+read_string(Reader *r, PyObject **slot, StringCache *cache)
+{
+    Reader s;
+    if (read_delimited(r, &s) < 0)
+        return CORRUPT;
+    Py_ssize_t len = s.end - s.p;
+    PyObject *str;
+    if (cache->str != NULL && cache->len == len && memcmp(cache->bytes, s.p, len) == 0) {
+        str = cache->str;
+        Py_INCREF(str);
+    }
+    else if (len == 0) {
+        str = empty_str;
+        Py_INCREF(str);
+    }
+    else {
+        str = PyUnicode_DecodeUTF8((const char *)s.p, len, NULL);
+        if (str == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+                return PY_ERROR;
+            PyErr_Clear();
+            return BAD_UTF8;
+        }
+    }
+    Py_XSETREF(*slot, str);
+    cache->bytes = s.p;
+    cache->len = len;
+    cache->str = str;
+    return OK;
+}
+
+static int
+read_stat(Reader *r, Entry *e, StringCache *pods, int depth)
+{
+    if (--depth < 0)
+        return CORRUPT;
+    while (r->p < r->end) {
+        uint32_t field;
+        int wire_type, rc;
+        if (next_field(r, &field, &wire_type) < 0)
+            return CORRUPT;
+        if (field == 1 && wire_type == WT_DELIMITED) {
+            rc = read_string(r, &e->pod, pods);
+        }
+        else if (field >= 2 && field <= 6 && wire_type == WT_FIXED64) {
+            if (r->end - r->p < 8)
+                return CORRUPT;
+            uint64_t bits = 0;
+            for (int i = 7; i >= 0; i--)
+                bits = bits << 8 | r->p[i];
+            memcpy(&e->values[field - 2], &bits, sizeof(double));
+            r->p += 8;
+            rc = OK;
+        }
+        else if (field == 7 && wire_type == WT_VARINT) {
+            uint64_t value = 0;
+            rc = read_varint(r, 10, &value);
+            e->timestamp = (int64_t)value;
+        }
+        else {
+            rc = skip_field(r, field, wire_type, depth);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return OK;
+}
+
+static int
+read_entry(Reader *r, Entry *e, StringCache caches[3], int depth)
+{
+    if (--depth < 0)
+        return CORRUPT;
+    while (r->p < r->end) {
+        uint32_t field;
+        int wire_type, rc;
+        if (next_field(r, &field, &wire_type) < 0)
+            return CORRUPT;
+        if (field == 1 && wire_type == WT_DELIMITED) {
+            rc = read_string(r, &e->namespace_, &caches[0]);
+        }
+        else if (field == 2 && wire_type == WT_DELIMITED) {
+            rc = read_string(r, &e->name, &caches[1]);
+        }
+        else if (field == 3 && wire_type == WT_DELIMITED) {
+            Reader sub;
+            rc = read_delimited(r, &sub);
+            if (rc == OK) {
+                e->has_stat = 1;
+                rc = read_stat(&sub, e, &caches[2], depth);
+            }
+        }
+        else {
+            rc = skip_field(r, field, wire_type, depth);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return OK;
+}
+
+static PyObject *
+new_float(double value)
+{
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    if (bits == 0) { /* +0.0 only: -0.0 keeps its sign */
+        Py_INCREF(zero_float);
+        return zero_float;
+    }
+    return PyFloat_FromDouble(value);
+}
+
+static PyObject *
+new_timestamp(int64_t seconds)
+{
+    if (seconds == 0)
+        Py_RETURN_NONE;
+    if (seconds > -9000000000LL && seconds < 9000000000LL)
+        return PyLong_FromLongLong(seconds * 1000000000LL);
+    PyObject *s = PyLong_FromLongLong(seconds);
+    if (s == NULL)
+        return NULL;
+    PyObject *ns = PyNumber_Multiply(s, ns_per_s);
+    Py_DECREF(s);
+    return ns;
+}
+
+static PyObject *
+or_empty(PyObject *str)
+{
+    return str != NULL ? str : Py_NewRef(empty_str);
+}
+
+/* A StatMessage of the entry, stealing its strings; NULL with an exception set. */
+static PyObject *
+new_stat(Entry *e, PyObject *received_at)
+{
+    PyObject *stat = stat_type->tp_alloc(stat_type, STAT_FIELDS);
+    if (stat == NULL)
+        return NULL;
+    PyTuple_SET_ITEM(stat, 0, or_empty(e->namespace_));
+    PyTuple_SET_ITEM(stat, 1, or_empty(e->name));
+    PyTuple_SET_ITEM(stat, 2, or_empty(e->pod));
+    e->namespace_ = e->name = e->pod = NULL;
+    for (int i = 0; i < 5; i++) {
+        PyObject *value = new_float(e->values[i]);
+        if (value == NULL) {
+            Py_DECREF(stat);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(stat, 3 + i, value);
+    }
+    PyObject *timestamp = new_timestamp(e->timestamp);
+    if (timestamp == NULL) {
+        Py_DECREF(stat);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(stat, 8, timestamp);
+    PyTuple_SET_ITEM(stat, 9, Py_NewRef(received_at));
+    PyTuple_SET_ITEM(stat, 10, Py_NewRef(Py_None));
+    return stat;
+}
+
+static void
+clear_entry(Entry *e)
+{
+    Py_CLEAR(e->namespace_);
+    Py_CLEAR(e->name);
+    Py_CLEAR(e->pod);
+}
+
+/* The stats of the frame in `out`; OK, or why not. */
+static int
+decode(const uint8_t *data, Py_ssize_t size, PyObject *received_at, PyObject *out)
+{
+    Reader r = {data, data + size};
+    StringCache caches[3] = {{NULL, 0, NULL}, {NULL, 0, NULL}, {NULL, 0, NULL}};
+    const int depth = RECURSION_LIMIT;
+    while (r.p < r.end) {
+        uint32_t field;
+        int wire_type, rc;
+        if (next_field(&r, &field, &wire_type) < 0)
+            return CORRUPT;
+        if (field != 1 || wire_type != WT_DELIMITED) {
+            rc = skip_field(&r, field, wire_type, depth);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        Reader sub;
+        if (read_delimited(&r, &sub) < 0)
+            return CORRUPT;
+        Entry e = {NULL, NULL, NULL, {0.0, 0.0, 0.0, 0.0, 0.0}, 0, 0};
+        rc = read_entry(&sub, &e, caches, depth);
+        if (rc == OK && e.has_stat) {
+            PyObject *stat = new_stat(&e, received_at);
+            if (stat == NULL || PyList_Append(out, stat) < 0)
+                rc = PY_ERROR;
+            Py_XDECREF(stat); /* the list holds it, and the caches' strings with it */
+        }
+        else if (rc == OK) {
+            /* No stat: its strings go, and must not be reused from the caches. */
+            for (int i = 0; i < 3; i++)
+                caches[i].str = NULL;
+        }
+        clear_entry(&e);
+        if (rc < 0)
+            return rc;
+    }
+    return OK;
+}
+
+static void
+raise_frame_error(PyObject *reason)
+{
+    PyObject *exc = PyObject_CallFunctionObjArgs(frame_error, format_name, reason, NULL);
+    if (exc == NULL)
+        return;
+    PyException_SetCause(exc, NULL); /* as `raise ... from None` */
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+}
+
+static PyObject *
+decode_protobuf(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *payload = nargs > 0 ? args[0] : NULL;
+    PyObject *received_at = nargs > 1 ? args[1] : Py_None;
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "decode_protobuf() takes from 1 to 2 positional arguments but %zd were given",
+                     nargs);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        PyObject *value = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(key, "payload") == 0 && payload == NULL) {
+            payload = value;
+        }
+        else if (PyUnicode_CompareWithASCIIString(key, "received_at") == 0 && nargs < 2) {
+            received_at = value;
+        }
+        else {
+            PyErr_Format(PyExc_TypeError,
+                         "decode_protobuf() got an unexpected or repeated keyword argument '%U'",
+                         key);
+            return NULL;
+        }
+    }
+    if (payload == NULL) {
+        PyErr_SetString(PyExc_TypeError,
+                        "decode_protobuf() missing required argument 'payload'");
+        return NULL;
+    }
+    if (stat_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "statserver._speedups is not configured");
+        return NULL;
+    }
+
+    /* The pure function decodes bytes(payload): a buffer is read in place, anything
+     * else goes through bytes() for the same outcome (and the same TypeError). */
+    Py_buffer view;
+    PyObject *copy = NULL;
+    if (PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        copy = PyObject_CallOneArg((PyObject *)&PyBytes_Type, payload);
+        if (copy == NULL)
+            return NULL;
+        if (PyObject_GetBuffer(copy, &view, PyBUF_SIMPLE) < 0) {
+            Py_DECREF(copy);
+            return NULL;
+        }
+    }
+    PyObject *out = PyList_New(0);
+    int rc = out == NULL ? PY_ERROR
+                         : decode((const uint8_t *)view.buf, view.len, received_at, out);
+    PyBuffer_Release(&view);
+    Py_XDECREF(copy);
+    if (rc == OK)
+        return out;
+    Py_XDECREF(out);
+    if (rc == CORRUPT)
+        raise_frame_error(corrupt_reason);
+    else if (rc == BAD_UTF8)
+        raise_frame_error(utf8_reason);
+    return NULL;
+}
+
+static PyObject *
+configure(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"frame_error", "stat_type", "format_name", "corrupt_reason",
+                               "utf8_reason", "size_varint_bytes", "field_zero_in_group",
+                               NULL};
+    PyObject *error, *type, *name, *corrupt, *utf8;
+    int size_bytes, zero_in_group;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOUUUip:configure", keywords, &error,
+                                     &type, &name, &corrupt, &utf8, &size_bytes,
+                                     &zero_in_group))
+        return NULL;
+    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "stat_type must be a tuple subclass");
+        return NULL;
+    }
+    if (size_bytes < 1 || size_bytes > 10) {
+        PyErr_SetString(PyExc_ValueError, "size_varint_bytes must be 1 to 10");
+        return NULL;
+    }
+    Py_XSETREF(frame_error, Py_NewRef(error));
+    Py_XSETREF(stat_type, (PyTypeObject *)Py_NewRef(type));
+    Py_XSETREF(format_name, Py_NewRef(name));
+    Py_XSETREF(corrupt_reason, Py_NewRef(corrupt));
+    Py_XSETREF(utf8_reason, Py_NewRef(utf8));
+    size_varint_bytes = size_bytes;
+    field_zero_in_group = zero_in_group;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"decode_protobuf", (PyCFunction)(void (*)(void))decode_protobuf,
+     METH_FASTCALL | METH_KEYWORDS,
+     "decode_protobuf(payload, received_at=None)\n--\n\n"
+     "The StatMessages of a WireStatMessages frame, as statserver.formats.decode_protobuf."},
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
+     "configure(*, frame_error, stat_type, format_name, corrupt_reason, utf8_reason,\n"
+     "          size_varint_bytes, field_zero_in_group)\n--\n\n"
+     "Set what decode_protobuf builds and raises, and the protobuf release's limits."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "statserver._speedups",
+    "Compiled fast paths of statserver (see statserver/_speedups.c).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    zero_float = PyFloat_FromDouble(0.0);
+    empty_str = PyUnicode_FromStringAndSize("", 0);
+    ns_per_s = PyLong_FromLong(1000000000L);
+    if (zero_float == NULL || empty_str == NULL || ns_per_s == NULL)
+        return NULL;
+    return PyModule_Create(&module_def);
+}
