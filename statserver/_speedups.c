@@ -50,7 +50,8 @@ enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_DELIMITED = 2, WT_START_GROUP = 3,
 
 typedef struct {
     const uint8_t *p;
-    const uint8_t *end;
+    const uint8_t *end;        /* of the message being read */
+    const uint8_t *frame_end;  /* of the whole frame */
 } Reader;
 
 /* The string last decoded for one field: consecutive stats of a frame mostly share
@@ -73,7 +74,7 @@ read_varint(Reader *r, int max_bytes, uint64_t *out)
 {
     uint64_t value = 0;
     for (int i = 0; i < max_bytes; i++) {
-        if (r->p >= r->end)
+        if (r->p >= r->frame_end)
             return CORRUPT;
         uint8_t b = *r->p++;
         value |= (uint64_t)(b & 0x7f) << (7 * i);
@@ -102,10 +103,11 @@ read_delimited(Reader *r, Reader *sub)
 {
     uint64_t size;
     if (read_varint(r, size_varint_bytes, &size) < 0 || size >= INT32_MAX
-            || size > (uint64_t)(r->end - r->p))
+            || (Py_ssize_t)size > r->end - r->p)
         return CORRUPT;
     sub->p = r->p;
     sub->end = r->p + size;
+    sub->frame_end = r->frame_end;
     r->p += size;
     return OK;
 }
@@ -113,7 +115,7 @@ read_delimited(Reader *r, Reader *sub)
 static int
 skip_bytes(Reader *r, Py_ssize_t n)
 {
-    if (r->end - r->p < n)
+    if (r->frame_end - r->p < n)
         return CORRUPT;
     r->p += n;
     return OK;
@@ -130,7 +132,7 @@ skip_group(Reader *r, uint32_t field, int depth)
     for (;;) {
         uint32_t inner;
         int wire_type;
-        if (r->p >= r->end || read_tag(r, &inner, &wire_type) < 0)
+        if (read_tag(r, &inner, &wire_type) < 0)
             return CORRUPT;
         if (wire_type == WT_END_GROUP)
             return inner == field ? OK : CORRUPT;
@@ -171,16 +173,23 @@ next_field(Reader *r, uint32_t *field, int *wire_type)
     return OK;
 }
 
-/* Decode a string field into *slot (replacing what it held). */
+/* Decode a string field into *slot (replacing what it held). As upb does, a string
+ * longer than its message but not than the frame is checked for UTF-8 before the
+ * message's overrun is reported. */
 static int
 read_string(Reader *r, PyObject **slot, StringCache *cache)
 {
-    Reader s;
-    if (read_delimited(r, &s) < 0)
+    uint64_t size;
+    if (read_varint(r, size_varint_bytes, &size) < 0 || size >= INT32_MAX
+            || size > (uint64_t)(r->frame_end - r->p))
         return CORRUPT;
-    Py_ssize_t len = s.end - s.p;
+    const uint8_t *bytes = r->p;
+    Py_ssize_t len = (Py_ssize_t)size;
+    int overrun = (Py_ssize_t)size > r->end - r->p;
+    r->p += size;
     PyObject *str;
-    if (cache->str != NULL && cache->len == len && memcmp(cache->bytes, s.p, len) == 0) {
+    if (!overrun && cache->str != NULL && cache->len == len
+            && memcmp(cache->bytes, bytes, len) == 0) {
         str = cache->str;
         Py_INCREF(str);
     }
@@ -189,7 +198,7 @@ read_string(Reader *r, PyObject **slot, StringCache *cache)
         Py_INCREF(str);
     }
     else {
-        str = PyUnicode_DecodeUTF8((const char *)s.p, len, NULL);
+        str = PyUnicode_DecodeUTF8((const char *)bytes, len, NULL);
         if (str == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
                 return PY_ERROR;
@@ -197,8 +206,12 @@ read_string(Reader *r, PyObject **slot, StringCache *cache)
             return BAD_UTF8;
         }
     }
+    if (overrun) {
+        Py_DECREF(str);
+        return CORRUPT;
+    }
     Py_XSETREF(*slot, str);
-    cache->bytes = s.p;
+    cache->bytes = bytes;
     cache->len = len;
     cache->str = str;
     return OK;
@@ -218,7 +231,7 @@ read_stat(Reader *r, Entry *e, StringCache *pods, int depth)
             rc = read_string(r, &e->pod, pods);
         }
         else if (field >= 2 && field <= 6 && wire_type == WT_FIXED64) {
-            if (r->end - r->p < 8)
+            if (r->frame_end - r->p < 8)
                 return CORRUPT;
             uint64_t bits = 0;
             for (int i = 7; i >= 0; i--)
@@ -237,6 +250,8 @@ read_stat(Reader *r, Entry *e, StringCache *pods, int depth)
         }
         if (rc < 0)
             return rc;
+        if (r->p > r->end)
+            return CORRUPT; /* the field ran past its message */
     }
     return OK;
 }
@@ -270,6 +285,8 @@ read_entry(Reader *r, Entry *e, StringCache caches[3], int depth)
         }
         if (rc < 0)
             return rc;
+        if (r->p > r->end)
+            return CORRUPT; /* the field ran past its message */
     }
     return OK;
 }
@@ -349,7 +366,7 @@ clear_entry(Entry *e)
 static int
 decode(const uint8_t *data, Py_ssize_t size, PyObject *received_at, PyObject *out)
 {
-    Reader r = {data, data + size};
+    Reader r = {data, data + size, data + size};
     StringCache caches[3] = {{NULL, 0, NULL}, {NULL, 0, NULL}, {NULL, 0, NULL}};
     const int depth = RECURSION_LIMIT;
     while (r.p < r.end) {

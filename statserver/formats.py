@@ -254,12 +254,10 @@ def _pure_protobuf_reason(payload):
     return None
 
 
-def _compiled_decode_protobuf():
-    """``statserver._speedups.decode_protobuf`` set up to match the pure function under
+def compiled_decode_protobuf():
+    """``statserver._speedups.decode_protobuf``, set up to match the pure function under
     the protobuf release in use (its reason texts, and the two limits releases differ
-    on), or None."""
-    if os.environ.get("STATSERVER_PURE") == "1":
-        return None
+    on); None where the extension is not built."""
     try:
         from statserver import _speedups
     except ImportError:
@@ -277,9 +275,13 @@ def _compiled_decode_protobuf():
     return _speedups.decode_protobuf
 
 
-decode_protobuf = _compiled_decode_protobuf() or pure_decode_protobuf
+PURE_ENV = "STATSERVER_PURE"
+decode_protobuf = (os.environ.get(PURE_ENV) != "1" and compiled_decode_protobuf()) or (
+    pure_decode_protobuf
+)
 IMPLEMENTATION = "pure" if decode_protobuf is pure_decode_protobuf else "compiled"
-"""``"compiled"`` when the protobuf decoder is ``statserver._speedups``', else ``"pure"``."""
+"""``"compiled"`` when frames are decoded by ``statserver._speedups``, else ``"pure"``
+(not built, or ``STATSERVER_PURE=1``)."""
 
 
 def encode_protobuf(messages):

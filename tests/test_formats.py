@@ -4,6 +4,7 @@ import json
 import math
 import struct
 
+import protobuf_decoders
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,7 +28,7 @@ def test_every_frame_of_every_era_is_detected_as_its_format(name):
 
 
 @pytest.mark.parametrize("name", sorted(ERAS))
-def test_every_frame_of_every_era_decodes_as_its_readme_says(name):
+def test_every_frame_of_every_era_decodes_as_its_readme_says(name, protobuf_decoder):
     for frame in read_frames(name):
         fmt, stats = decode_frame(frame["payload"], frame["opcode"] == "binary", 42)
         assert fmt == ERAS[name]
@@ -58,9 +59,9 @@ def stats(draw, timestamps=True):
 def test_protobuf_round_trip(messages):
     payload = formats.encode_protobuf(messages)
     assert detect_format(payload, True) == "protobuf"
-    fmt, got = decode_frame(payload, True, 7)
-    assert fmt == "protobuf"
-    assert got == [m._replace(received_at=7) for m in messages]
+    for implementation, decode in protobuf_decoders.both():
+        got = decode(payload, 7)
+        assert got == [m._replace(received_at=7) for m in messages], implementation
 
 
 GOB_ERAS = ("v02", "v06", "v07", "v08", "v10", "v12")
@@ -126,21 +127,21 @@ def _ld(field, body):
     return bytes([field << 3 | 2, len(body)]) + body
 
 
-def test_protobuf_entry_without_stat_is_skipped_and_empty_stat_kept():
+def test_protobuf_entry_without_stat_is_skipped_and_empty_stat_kept(protobuf_decoder):
     no_stat = _ld(1, _ld(1, b"ns") + _ld(2, b"gone"))
     empty_stat = _ld(1, _ld(1, b"ns") + _ld(2, b"zero") + _ld(3, b""))
     fmt, got = decode_frame(no_stat + empty_stat, True)
     assert [(s.name, s.request_count, s.timestamp) for s in got] == [("zero", 0.0, None)]
 
 
-def test_protobuf_unknown_fields_are_ignored():
+def test_protobuf_unknown_fields_are_ignored(protobuf_decoder):
     unknown = bytes([7 << 3 | 0, 5])  # a varint field 7 the schema lacks
     stat = _ld(3, _ld(1, b"pod") + bytes([4 << 3 | 1]) + struct.pack("<d", 3.0) + unknown)
     fmt, [got] = decode_frame(_ld(1, _ld(2, b"rev") + stat + unknown) + unknown, True)
     assert (got.name, got.pod_name, got.request_count) == ("rev", "pod", 3.0)
 
 
-def test_protobuf_negative_timestamp():
+def test_protobuf_negative_timestamp(protobuf_decoder):
     stat = _ld(3, bytes([7 << 3]) + b"\xff" * 9 + b"\x01")  # int64 -1
     fmt, [got] = decode_frame(_ld(1, stat), True)
     assert got.timestamp == -1_000_000_000
@@ -156,7 +157,7 @@ def test_protobuf_negative_timestamp():
         b"\x0a\x02\x0b\x00",  # a group start (wire type 3) in a message
     ],
 )
-def test_bad_protobuf_is_a_frame_error(payload):
+def test_bad_protobuf_is_a_frame_error(payload, protobuf_decoder):
     with pytest.raises(FrameError) as e:
         decode_frame(payload, True)
     assert e.value.format == "protobuf"

@@ -1,0 +1,368 @@
+"""statserver._speedups against the pure-Python decoder it replaces: the same stats and
+the same FrameError for every frame, real, mutated, hand-made or random; the choice of
+implementation (``STATSERVER_PURE``)."""
+
+import gc
+import os
+import struct
+import subprocess
+import sys
+import tracemalloc
+
+import protobuf_decoders
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from shared_data import read_frames
+
+from statserver import formats
+from statserver.formats import FrameError
+from statserver.model import StatMessage
+
+EXAMPLES = int(os.environ.get("SPEEDUPS_FUZZ_EXAMPLES", "300"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,  # the sanitizer build is slow; speed is for benchmarks/decode.py
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def outcome(decode, payload, received_at=7):
+    """What a decoder makes of a payload, comparable with ==: the stats with their types
+    and float reprs (NaN, -0.0), or the exception with its text and context."""
+    try:
+        stats = decode(payload, received_at)
+    except Exception as e:
+        return ("raised", type(e), str(e), getattr(e, "format", None),
+                getattr(e, "reason", None), e.__cause__, e.__suppress_context__)  # fmt: skip
+    assert type(stats) is list
+    return ("stats", [(type(s), repr(tuple(s)), [type(v) for v in s]) for s in stats])
+
+
+def assert_same(payload):
+    (_, pure), (_, compiled) = protobuf_decoders.both()
+    want = outcome(pure, payload)
+    assert outcome(compiled, payload) == want, payload.hex()
+    return want
+
+
+# ---- the wire format, piece by piece ----
+
+
+def varint(n):
+    out = b""
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        if not n:
+            return out + bytes([byte])
+        out += bytes([byte | 0x80])
+
+
+def tag(field, wire_type):
+    return varint(field << 3 | wire_type)
+
+
+def ld(field, body):
+    return tag(field, 2) + varint(len(body)) + body
+
+
+def double(field, x):
+    return tag(field, 1) + struct.pack("<d", x)
+
+
+def entry(body):
+    return ld(1, body)
+
+
+STAT = ld(1, b"pod") + double(2, 1.5) + tag(7, 0) + varint(5)
+GOOD = entry(ld(1, b"ns") + ld(2, b"rev") + ld(3, STAT))
+
+# (name, payload, outcome): "stats" or "error" where every protobuf release agrees,
+# None where they differ (both decoders must still agree with each other).
+CASES = [
+    ("a stat", GOOD, "stats"),
+    ("empty frame", b"", "stats"),
+    ("entry without stat", entry(ld(1, b"ns")), "stats"),
+    ("empty stat", entry(ld(3, b"")), "stats"),
+    ("stat sent twice is merged", entry(ld(3, ld(1, b"a") + double(2, 1)) + ld(3, double(3, 2))),
+     "stats"),
+    ("namespace sent twice: last wins", entry(ld(1, b"a") + ld(1, b"b") + ld(3, b"")), "stats"),
+    ("bad UTF-8 later overwritten", entry(ld(1, b"\xff") + ld(1, b"b") + ld(3, b"")), "error"),
+    ("pod overlong UTF-8", entry(ld(3, ld(1, b"\xc0\x80"))), "error"),
+    ("pod surrogate", entry(ld(3, ld(1, b"\xed\xa0\x80"))), "error"),
+    ("pod above U+10FFFF", entry(ld(3, ld(1, b"\xf4\x90\x80\x80"))), "error"),
+    ("bad UTF-8 in an entry without stat", entry(ld(1, b"\xff")), "error"),
+    ("bad UTF-8 in an unknown field", ld(9, b"\xff") + entry(ld(5, b"\xff") + ld(3, b"")),
+     "stats"),
+    ("4-byte UTF-8 and NUL", entry(ld(1, "𝄞\0".encode()) + ld(3, b"")), "stats"),
+    ("unknown fields everywhere", tag(5, 0) + varint(3) + entry(tag(9, 5) + b"abcd" + ld(
+        3, STAT + tag(100, 1) + b"12345678")), "stats"),
+    ("messages as a varint", tag(1, 0) + varint(3), "stats"),
+    ("messages as fixed64", tag(1, 1) + b"12345678", "stats"),
+    ("messages as a group", tag(1, 3) + entry(b"") + tag(1, 4), "stats"),
+    ("namespace as a varint", entry(tag(1, 0) + varint(1) + ld(3, b"")), "stats"),
+    ("double as a varint", entry(ld(3, tag(2, 0) + varint(1))), "stats"),
+    ("double as fixed32", entry(ld(3, tag(2, 5) + b"abcd")), "stats"),
+    ("packed doubles", entry(ld(3, ld(2, struct.pack("<dd", 1, 2)))), "stats"),
+    ("packed doubles of a bad length", entry(ld(3, ld(2, b"123"))), "stats"),
+    ("packed timestamps", entry(ld(3, ld(7, varint(3) + varint(4)))), "stats"),
+    ("timestamp as fixed64", entry(ld(3, tag(7, 1) + b"12345678")), "stats"),
+    ("stat as a varint", entry(tag(3, 0) + varint(1)), "stats"),
+    ("stat as a group", entry(tag(3, 3) + tag(3, 4)), "stats"),
+    ("negative timestamp", entry(ld(3, tag(7, 0) + varint(2**64 - 5))), "stats"),
+    ("largest timestamp", entry(ld(3, tag(7, 0) + varint(2**63 - 1))), "stats"),
+    ("smallest timestamp", entry(ld(3, tag(7, 0) + varint(2**63))), "stats"),
+    ("timestamp's 10th byte overflows", entry(ld(3, tag(7, 0) + b"\xff" * 9 + b"\x7f")),
+     "stats"),
+    ("timestamp of 11 bytes", entry(ld(3, tag(7, 0) + b"\xff" * 10 + b"\x01")), "error"),
+    ("timestamp truncated", entry(ld(3, tag(7, 0) + b"\xff")), "error"),
+    ("NaN, -0.0 and infinity", entry(ld(3, tag(2, 1) + struct.pack("<Q", 0x7FF8000000000001)
+                                        + double(3, -0.0) + double(4, float("inf")))), "stats"),
+    ("double truncated", entry(ld(3, tag(2, 1) + b"1234")), "error"),
+    ("length missing", b"\x0a", "error"),
+    ("length past the end", b"\x0a\x05ab", "error"),
+    ("length past the end by one", b"\x0a\x02\x00", "error"),
+    ("2 GiB length", b"\x0a" + varint(2**31), "error"),
+    ("stat longer than its entry", b"\x0a\x03\x1a\x05\x00", "error"),
+    ("namespace longer than its entry", b"\x0a\x02\x0a\x05abcde", "error"),
+    ("tag truncated", b"\x0a\x00\x80", "error"),
+    ("field number 0", b"\x0a\x00" + tag(0, 0) + varint(0), "error"),
+    ("field number 0 in an entry", entry(tag(0, 2) + b"\x00"), "error"),
+    ("largest field number", tag(2**29 - 1, 0) + varint(0), "stats"),
+    ("field number 2**29", tag(2**29, 0) + varint(0), "error"),
+    ("tag of 5 bytes, last 0x0f", b"\x8a\x80\x80\x80\x0f\x00", "stats"),
+    ("tag of 5 bytes, last 0x10", b"\x8a\x80\x80\x80\x10\x00", "error"),
+    ("tag of 6 bytes", b"\x8a\x80\x80\x80\x80\x00\x00", "error"),
+    ("overlong tag", b"\x8a\x00\x00", "stats"),
+    ("overlong length of 5 bytes", b"\x0a\x80\x80\x80\x80\x00", "stats"),
+    ("overlong length of 6 bytes", b"\x0a\x80\x80\x80\x80\x80\x00", None),
+    ("overlong length of 10 bytes", b"\x0a" + b"\x80" * 9 + b"\x00", None),
+    ("overlong length of 11 bytes", b"\x0a" + b"\x80" * 10 + b"\x00", "error"),
+    ("wire type 6", b"\x0a\x00" + tag(5, 6), "error"),
+    ("wire type 7", entry(tag(5, 7)), "error"),
+    ("unknown group", tag(5, 3) + tag(6, 0) + varint(1) + tag(5, 4), "stats"),
+    ("group ended by another field", tag(5, 3) + tag(6, 4), "error"),
+    ("end-group tag alone", tag(5, 4), "error"),
+    ("end-group tag in an entry", entry(tag(9, 4)), "error"),
+    ("end-group tag in a stat", entry(ld(3, tag(9, 4))), "error"),
+    ("group never ended", tag(5, 3), "error"),
+    ("group ended after its entry", entry(tag(9, 3)) + tag(9, 4), "error"),
+    ("group holding wire type 7", tag(9, 3) + tag(1, 7) + tag(9, 4), "error"),
+    ("group holding field number 0", tag(9, 3) + tag(0, 0) + b"\x00" + tag(9, 4), None),
+    ("group of field number 0", tag(0, 3) + tag(0, 4), "error"),
+    ("100 nested groups", tag(5, 3) * 100 + tag(5, 4) * 100, "stats"),
+    ("101 nested groups", tag(5, 3) * 101 + tag(5, 4) * 101, "error"),
+    ("98 nested groups in a stat", entry(ld(3, tag(9, 3) * 98 + tag(9, 4) * 98)), "stats"),
+    ("99 nested groups in a stat", entry(ld(3, tag(9, 3) * 99 + tag(9, 4) * 99)), "error"),
+    ("10,000 nested groups", tag(5, 3) * 10_000, "error"),
+    ("unknown varint of 10 bytes", tag(5, 0) + b"\x80" * 9 + b"\x7f", "stats"),
+    ("unknown fixed64 truncated", tag(5, 1) + b"123", "error"),
+    ("unknown fixed32 truncated", tag(5, 5) + b"12", "error"),
+    ("unknown length past the end", tag(5, 2) + b"\x05", "error"),
+    ("bad UTF-8, then a bad length", entry(ld(1, b"\xff")) + b"\x80", "error"),
+    ("bad UTF-8 then a bad varint in one entry", b"\x0a\x04\x0a\x01\xff\x80", "error"),
+    ("three entries", entry(ld(3, b"")) * 3, "stats"),
+]
+
+
+@pytest.mark.parametrize("name, payload, expected", CASES, ids=[c[0] for c in CASES])
+def test_edge_cases_decode_as_the_pure_decoder_does(name, payload, expected):
+    got = assert_same(payload)
+    if expected == "stats":
+        assert got[0] == "stats"
+    elif expected == "error":
+        assert got[0] == "raised" and got[1] is FrameError and got[3] == "protobuf"
+
+
+def test_strings_and_numbers_come_out_as_sent(protobuf_decoder):
+    frame = GOOD + entry(ld(1, "ñs".encode()) + ld(2, b"rev") + ld(3, STAT + double(6, -0.0)))
+    first, second = protobuf_decoder(frame, 7)
+    assert first == StatMessage("ns", "rev", "pod", 1.5, timestamp=5_000_000_000, received_at=7)
+    assert type(first) is StatMessage
+    assert second.namespace == "ñs" and str(second.process_uptime) == "-0.0"
+
+
+# ---- random, mutated and generated frames ----
+
+
+def real_frames():
+    return [f["payload"] for name in ("proto.jsonl", "proto-ts.jsonl") for f in read_frames(name)]
+
+
+def _mutate(payload, ops):
+    data = bytearray(payload)
+    for op, position, value in ops:
+        at = position % (len(data) + 1)
+        if op == "set" and data:
+            data[at % len(data)] = value
+        elif op == "flip" and data:
+            data[at % len(data)] ^= 1 << (value % 8)
+        elif op == "insert":
+            data[at:at] = bytes([value])
+        elif op == "delete":
+            del data[at : at + 1 + value % 4]
+        elif op == "truncate":
+            del data[at:]
+        elif op == "repeat":
+            data[at:at] = data[at : at + 1 + value % 16]
+    return bytes(data)
+
+
+mutations = st.lists(
+    st.tuples(st.sampled_from(["set", "flip", "insert", "delete", "truncate", "repeat"]),
+              st.integers(0, 2**16), st.integers(0, 255)),
+    min_size=1, max_size=6,
+)  # fmt: skip
+
+
+@FUZZ
+@given(st.data(), mutations)
+def test_mutated_real_frames_decode_alike(data, ops):
+    frame = data.draw(st.sampled_from(real_frames()))
+    assert_same(_mutate(frame, ops))
+
+
+names = st.text(max_size=12)
+floats = st.floats(width=64)
+stats = st.builds(
+    StatMessage, names, names, names, floats, floats, floats, floats, floats,
+    st.none() | st.integers(-(2**63), 2**63 - 1).map(lambda s: s * 1_000_000_000),
+)  # fmt: skip
+
+
+@FUZZ
+@given(st.lists(stats, max_size=8), st.none() | mutations)
+def test_encoded_and_mutated_frames_decode_alike(messages, ops):
+    frame = formats.encode_protobuf(messages)
+    assert_same(frame if ops is None else _mutate(frame, ops))
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_random_bytes_decode_alike(payload):
+    assert_same(payload)
+    assert_same(b"\x0a" + payload)
+
+
+# A generated WireStatMessages-like tree: the schema's fields and others, every wire
+# type, right and wrong lengths, varints of any length, groups, strings of any bytes.
+FIELDS = st.sampled_from([0, 1, 1, 1, 2, 3, 3, 4, 5, 6, 7, 7, 8, 15, 16, 2**29 - 1])
+strings = st.sampled_from([b"", b"ns", "ñ".encode(), b"\xff", b"\xed\xa0\x80", b"\xc3"])
+
+
+@st.composite
+def varint_bytes(draw):
+    value = varint(draw(st.integers(0, 2**64 - 1) | st.integers(0, 300)))
+    padding = draw(st.integers(0, 11 - len(value)) if len(value) < 11 else st.just(0))
+    if padding:  # an overlong encoding
+        value = bytes(b | 0x80 for b in value) + b"\x80" * (padding - 1) + b"\x00"
+    return value
+
+
+def fields(children):
+    return st.lists(children, max_size=6).map(b"".join)
+
+
+@st.composite
+def _field(draw, inner):
+    number = draw(FIELDS)
+    wire_type = draw(st.sampled_from([0, 1, 2, 2, 2, 3, 4, 5, 6, 7]))
+    head = tag(number, wire_type)
+    if wire_type == 0:
+        return head + draw(varint_bytes())
+    if wire_type in (1, 5):
+        return head + draw(st.binary(min_size=0, max_size=9))
+    if wire_type == 2:
+        body = draw(strings | inner | st.binary(max_size=16))
+        length = len(body) + draw(st.sampled_from([0, 0, 0, 0, 0, 1, -1, 2**31]))
+        return head + varint(max(length, 0)) + body
+    if wire_type == 3:
+        end = number if draw(st.booleans()) else draw(FIELDS)
+        return head + draw(inner) + draw(st.just(tag(end, 4)) | st.just(b""))
+    return head
+
+
+generated = st.recursive(st.just(b""), lambda inner: fields(_field(inner)), max_leaves=30)
+
+
+@FUZZ
+@given(generated)
+def test_generated_frames_decode_alike(payload):
+    assert_same(payload)
+
+
+# ---- the function's surface ----
+
+
+def test_one_mebibyte_of_empty_stats():
+    frame = entry(ld(3, b"")) * 262_140
+    assert len(frame) <= 2**20
+    got = assert_same(frame)
+    assert len(got[1]) == 262_140
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [bytearray(GOOD), memoryview(GOOD), memoryview(b"x" + GOOD)[1:],
+     memoryview(GOOD + b"\x00" * (len(GOOD) % 2)).cast("H"), memoryview(GOOD * 2)[::2],
+     [b for b in GOOD], 3, "text", None],
+    ids=["bytearray", "memoryview", "memoryview slice", "memoryview of shorts",
+         "strided memoryview", "list of ints", "int", "str", "None"],
+)  # fmt: skip
+def test_any_payload_object_as_bytes_takes_it(payload):
+    assert_same(payload)
+
+
+def test_keywords_and_defaults(protobuf_decoder):
+    want = protobuf_decoder(GOOD, 9)
+    assert protobuf_decoder(GOOD, received_at=9) == want
+    assert protobuf_decoder(payload=GOOD, received_at=9) == want
+    assert protobuf_decoder(GOOD)[0].received_at is None
+    marker = object()
+    assert protobuf_decoder(GOOD, marker)[0].received_at is marker
+    for bad in [(), (GOOD, 1, 2)]:
+        with pytest.raises(TypeError):
+            protobuf_decoder(*bad)
+    with pytest.raises(TypeError):
+        protobuf_decoder(GOOD, sent_at=1)
+
+
+def test_no_references_or_memory_kept():
+    decode = protobuf_decoders.compiled()
+    marker = object()
+    frames = [GOOD * 10, entry(ld(1, b"ns")) * 10, GOOD + entry(ld(1, b"\xff")), GOOD + b"\x80"]
+    for frame in frames:  # warm up
+        try:
+            decode(frame, marker)
+        except FrameError:
+            pass
+    gc.collect()
+    refs = sys.getrefcount(marker), sys.getrefcount(StatMessage)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(2000):
+        for frame in frames:
+            try:
+                decode(frame, marker)
+            except FrameError:
+                pass
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert (sys.getrefcount(marker), sys.getrefcount(StatMessage)) == refs
+    assert grown < 50_000, grown  # 8,000 frames: a leak of one object each is 300 kB+
+
+
+def _implementation(**env):
+    code = "from statserver import formats; print(formats.IMPLEMENTATION)"
+    environ = {k: v for k, v in os.environ.items() if k != "STATSERVER_PURE"}
+    result = subprocess.run([sys.executable, "-c", code], env=dict(environ, **env),
+                            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    return result.stdout.strip()
+
+
+def test_statserver_pure_1_forces_the_pure_decoder():
+    protobuf_decoders.compiled()  # built here
+    assert _implementation() == "compiled"
+    assert _implementation(STATSERVER_PURE="1") == "pure"
+    assert _implementation(STATSERVER_PURE="0") == "compiled"
