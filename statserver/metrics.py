@@ -2,10 +2,11 @@
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from statserver import formats
 from statserver.formats import FORMATS
 
 __all__ = ["CONTENT_TYPE_LATEST", "FormatCounts", "ServerMetrics", "render"]
@@ -98,6 +99,13 @@ class ServerMetrics:
             "Data frames ignored because shutdown had begun",
             registry=r,
         )
+        self.build = Info(
+            "statserver_build",
+            "How this statserver was built: implementation is compiled (statserver._speedups) "
+            "or pure (Python only)",
+            registry=r,
+        )
+        self.build.info({"implementation": formats.IMPLEMENTATION})
 
 
 def render(registry):

@@ -13,6 +13,7 @@ waits for the queue to drain, and only then the consumer writes out the rest and
 sinks.
 """
 
+import os
 import signal
 import sys
 import threading
@@ -243,6 +244,19 @@ def _aggregator(options, server, reactor):
     return aggregator
 
 
+def _log_implementation():
+    from statserver import formats
+
+    if formats.IMPLEMENTATION == "compiled":
+        why = "protobuf frames decoded by statserver._speedups"
+    elif os.environ.get(formats.PURE_ENV) == "1":
+        why = f"{formats.PURE_ENV}=1"
+    else:
+        why = "statserver._speedups is not built"
+    _log.info("statserver implementation: {implementation} ({why})",
+              implementation=formats.IMPLEMENTATION, why=why)
+
+
 class StatserverService(MultiService):
     """The running command: consumer, server and systemd notifier (in start order).
 
@@ -291,6 +305,7 @@ class StatserverService(MultiService):
         from statserver.systemd import raise_open_files_limit
 
         raise_open_files_limit()
+        _log_implementation()
         super().startService()
         if self._handle_signals:
             self._reactor.callWhenRunning(self._install_signal_handlers)

@@ -22,6 +22,8 @@ from twistproc import (
 )
 from wsclient import JSON_FRAME, HandshakeFailed, connect
 
+from statserver import formats
+
 
 class Notifications(DatagramProtocol):
     """systemd's side of ``$NOTIFY_SOCKET``."""
@@ -94,6 +96,9 @@ async def test_receives_a_stat_prints_it_and_stops_on_sigterm(tmp_path):
     output = "\n".join(proto.stdout.seen + proto.stderr.seen)
     assert "Traceback" not in output
     assert len(json_lines(proto.stdout.seen, "namespace")) == 1
+    started = [e for e in json_lines(proto.stdout.seen, "log_namespace")
+               if e.get("implementation")]
+    assert [e["implementation"] for e in started] == [formats.IMPLEMENTATION]
 
 
 @pytest_twisted.ensureDeferred
