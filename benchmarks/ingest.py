@@ -309,6 +309,10 @@ def main(argv=None):
             print(f"  ratio statserver / Go: {statistics.median(ratios):.2f} "
                   f"(median of per-run ratios {', '.join(f'{x:.2f}' for x in ratios)})",
                   flush=True)
+            times = [1 / x for x in ratios]  # the same runs as ingest times: lower is better
+            print(f"  ingest-time ratio statserver / Go: {statistics.median(times):.2f} "
+                  f"(runs {', '.join(f'{x:.2f}' for x in times)}); load average "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
         return 0
     finally:
         ours.stop()

@@ -1,4 +1,5 @@
-/* statserver._speedups: the compiled fast path of statserver.formats.decode_protobuf.
+/* statserver._speedups: compiled fast paths of statserver.formats.decode_protobuf and
+ * of statserver.summary's per-stat set updates (summary_add, at the end).
  *
  * decode_protobuf(payload, received_at=None) reads a WireStatMessages frame
  * (statserver/stat.proto) straight from the protobuf wire format into StatMessage
@@ -535,6 +536,62 @@ configure(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
+/* summary_add(stats, pods, revisions): what statserver.summary's pure add_stats does,
+ * pods.update(s.pod_name for s in stats) without "" and revisions.update((s.namespace,
+ * s.name) for s in stats), for a list or tuple of StatMessages; a stat with the same
+ * objects as the one before (the decoder shares them) is not looked up again. */
+static PyObject *
+summary_add(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PySet_Check(args[1]) || !PySet_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "summary_add(stats, pods: set, revisions: set)");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[0], "summary_add: stats must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    PyObject *pods = args[1], *revisions = args[2];
+    PyObject *last_pod = NULL, *last_namespace = NULL, *last_name = NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *stat = items[i];
+        if (!PyTuple_Check(stat) || PyTuple_GET_SIZE(stat) < 3) {
+            PyErr_SetString(PyExc_TypeError, "summary_add: stats must be StatMessages");
+            goto done;
+        }
+        PyObject *namespace_ = PyTuple_GET_ITEM(stat, 0), *name = PyTuple_GET_ITEM(stat, 1);
+        PyObject *pod = PyTuple_GET_ITEM(stat, 2);
+        if (pod != last_pod) {
+            if (PySet_Add(pods, pod) < 0)
+                goto done;
+            Py_XSETREF(last_pod, Py_NewRef(pod));
+        }
+        if (namespace_ != last_namespace || name != last_name) {
+            PyObject *key = PyTuple_Pack(2, namespace_, name);
+            if (key == NULL)
+                goto done;
+            int rc = PySet_Add(revisions, key);
+            Py_DECREF(key);
+            if (rc < 0)
+                goto done;
+            Py_XSETREF(last_namespace, Py_NewRef(namespace_));
+            Py_XSETREF(last_name, Py_NewRef(name));
+        }
+    }
+    /* As the pure function, which adds every pod and then discards "". */
+    if (PySet_Discard(pods, empty_str) < 0)
+        goto done;
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(last_pod);
+    Py_XDECREF(last_namespace);
+    Py_XDECREF(last_name);
+    Py_DECREF(seq);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"decode_protobuf", (PyCFunction)(void (*)(void))decode_protobuf,
      METH_FASTCALL | METH_KEYWORDS,
@@ -544,6 +601,9 @@ static PyMethodDef methods[] = {
      "configure(*, frame_error, stat_type, format_name, corrupt_reason, utf8_reason,\n"
      "          size_varint_bytes, field_zero_in_group)\n--\n\n"
      "Set what decode_protobuf builds and raises, and the protobuf release's limits."},
+    {"summary_add", (PyCFunction)(void (*)(void))summary_add, METH_FASTCALL,
+     "summary_add(stats, pods, revisions)\n--\n\n"
+     "Add the stats' pods (but \"\") and (namespace, name) pairs to the two sets."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,5 +1,6 @@
 """A sink that logs one summary line a minute: stats, pods, revisions, decode errors."""
 
+import os
 from operator import attrgetter, itemgetter
 
 from twisted.internet.task import LoopingCall
@@ -10,6 +11,29 @@ _pod_name = attrgetter("pod_name")
 _revision = itemgetter(0, 1)  # (namespace, name) of a StatMessage
 
 DECODE_ERRORS_SAMPLE = "statserver_decode_errors_total"
+
+
+def pure_add_stats(stats, pods, revisions):
+    """Add the pod names (but "") and the ``(namespace, name)`` pairs of ``stats`` to the
+    sets ``pods`` and ``revisions``."""
+    pods.update(map(_pod_name, stats))
+    pods.discard("")
+    revisions.update(map(_revision, stats))
+
+
+def compiled_add_stats():
+    """``statserver._speedups.summary_add`` (the same for lists or tuples of
+    ``StatMessage``s), or None where the extension is not built."""
+    try:
+        from statserver._speedups import summary_add
+    except ImportError:
+        return None
+    return summary_add
+
+
+add_stats = (os.environ.get("STATSERVER_PURE") != "1" and compiled_add_stats()) or (
+    pure_add_stats
+)
 
 
 def decode_errors_total(registry):
@@ -63,9 +87,7 @@ class Summary:
 
     def record_many(self, stats):
         self.stats += len(stats)
-        self.pods.update(map(_pod_name, stats))
-        self.pods.discard("")
-        self.revisions.update(map(_revision, stats))
+        add_stats(stats, self.pods, self.revisions)
 
     def report(self):
         """Log the summary of the interval so far and start a new one; returns the fields."""

@@ -3,7 +3,7 @@
 import pytest
 from protobuf_decoders import compiled
 
-from statserver import formats
+from statserver import formats, summary
 
 
 @pytest.fixture(params=["pure", "compiled"])
@@ -13,3 +13,16 @@ def protobuf_decoder(request, monkeypatch):
     decode = formats.pure_decode_protobuf if request.param == "pure" else compiled()
     monkeypatch.setattr(formats, "decode_protobuf", decode)
     return decode
+
+
+@pytest.fixture(params=["pure", "compiled"])
+def summary_add_stats(request, monkeypatch):
+    """Each implementation of the summary's set updates in turn, as ``summary.add_stats``."""
+    if request.param == "pure":
+        add = summary.pure_add_stats
+    else:
+        add = summary.compiled_add_stats()
+        if add is None:
+            compiled()  # fails in CI, skips elsewhere
+    monkeypatch.setattr(summary, "add_stats", add)
+    return add

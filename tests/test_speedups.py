@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shared_data import read_frames
 
-from statserver import formats
+from statserver import formats, summary
 from statserver.formats import FrameError
 from statserver.model import StatMessage
 
@@ -366,3 +366,34 @@ def test_statserver_pure_1_forces_the_pure_decoder():
     assert _implementation() == "compiled"
     assert _implementation(STATSERVER_PURE="1") == "pure"
     assert _implementation(STATSERVER_PURE="0") == "compiled"
+
+
+# ---- the summary's set updates ----
+
+pool = st.sampled_from(["", "a", "b", "ns/x", "ñ"])
+summary_stats = st.lists(st.builds(StatMessage, pool, pool, pool), max_size=30)
+
+
+@FUZZ
+@given(summary_stats, st.sets(pool), st.sets(st.tuples(pool, pool)), st.booleans())
+def test_summary_sets_grow_alike(stats, pods, revisions, as_tuple):
+    compiled = summary.compiled_add_stats() or protobuf_decoders.compiled()
+    # The decoder shares equal strings between consecutive stats: so do some here.
+    shared = [stats[0]] * 3 + stats if stats else stats
+    batch = tuple(shared) if as_tuple else shared
+    want_pods, want_revisions = set(pods), set(revisions)
+    summary.pure_add_stats(batch, want_pods, want_revisions)
+    compiled(batch, pods, revisions)
+    assert (pods, revisions) == (want_pods, want_revisions)
+
+
+def test_summary_sets_of_decoded_frames():
+    compiled = summary.compiled_add_stats() or protobuf_decoders.compiled()
+    stats = formats.pure_decode_protobuf(real_frames()[0]) + protobuf_decoders.compiled()(
+        real_frames()[1] * 3)
+    pure_sets, compiled_sets = (set(), set()), (set(), set())
+    summary.pure_add_stats(stats, *pure_sets)
+    compiled(stats, *compiled_sets)
+    assert compiled_sets == pure_sets and len(pure_sets[1]) > 1
+    with pytest.raises(TypeError):
+        compiled([object()], set(), set())

@@ -8,6 +8,9 @@ from twisted.logger import formatEvent, globalLogPublisher
 from statserver.model import StatMessage
 from statserver.summary import Summary
 
+# Every test here runs on both implementations of the set updates.
+pytestmark = pytest.mark.usefixtures("summary_add_stats")
+
 
 @pytest.fixture
 def lines():
