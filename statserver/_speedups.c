@@ -1,5 +1,6 @@
-/* statserver._speedups: compiled fast paths of statserver.formats.decode_protobuf and
- * of statserver.summary's per-stat set updates (summary_add, at the end).
+/* statserver._speedups: compiled fast paths of statserver.formats.decode_protobuf, of
+ * statserver.summary's per-stat set updates (summary_add) and of the common case of
+ * statserver.aggregate.Aggregator.record_many (aggregate_record_many), at the end.
  *
  * decode_protobuf(payload, received_at=None) reads a WireStatMessages frame
  * (statserver/stat.proto) straight from the protobuf wire format into StatMessage
@@ -27,6 +28,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 /* configure()'s settings: new references, NULL until configured. */
@@ -592,6 +594,262 @@ done:
     return result;
 }
 
+/* ---- Aggregator.record_many ---- */
+
+static PyObject *s_revisions, *s_buckets, *s_last_write, *s_stable, *s_concurrency, *s_rps,
+    *s_stable_concurrency_total, *s_stable_rps_total, *s_panic_concurrency_total,
+    *s_panic_rps_total, *s_record, *s_last_stat_time, *s_last_received, *s_pods,
+    *s_pods_limit, *s_trim_pods;
+
+/* obj.name += x, for a float attribute. */
+static int
+add_to_attr(PyObject *obj, PyObject *name, PyObject *x)
+{
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL)
+        return -1;
+    PyObject *sum;
+    if (PyFloat_CheckExact(value) && PyFloat_CheckExact(x))
+        sum = PyFloat_FromDouble(PyFloat_AS_DOUBLE(value) + PyFloat_AS_DOUBLE(x));
+    else
+        sum = PyNumber_InPlaceAdd(value, x);
+    Py_DECREF(value);
+    if (sum == NULL)
+        return -1;
+    int rc = PyObject_SetAttr(obj, name, sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+/* ring[i] += x for a list of floats, whose item i the caller checked is a float. */
+static int
+add_to_item(PyObject *ring, Py_ssize_t i, double x)
+{
+    PyObject *sum = PyFloat_FromDouble(PyFloat_AS_DOUBLE(PyList_GET_ITEM(ring, i)) + x);
+    if (sum == NULL)
+        return -1;
+    PyList_SetItem(ring, i, sum); /* steals sum */
+    return 0;
+}
+
+static int
+int64_of(PyObject *obj, int64_t *out)
+{
+    if (!PyLong_CheckExact(obj))
+        return 0;
+    int overflow;
+    long long value = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (overflow || (value == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = value;
+    return 1;
+}
+
+static int64_t
+floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* A stat's revision in the aggregator, the same object while consecutive stats carry the
+ * same namespace and name objects; a borrowed reference, or NULL when absent (or on
+ * error: check PyErr_Occurred). */
+typedef struct {
+    PyObject *namespace_, *name, *revision; /* new references */
+} RevisionCache;
+
+static void
+clear_revision_cache(RevisionCache *c)
+{
+    Py_CLEAR(c->namespace_);
+    Py_CLEAR(c->name);
+    Py_CLEAR(c->revision);
+}
+
+static PyObject *
+find_revision(PyObject *revisions, PyObject *namespace_, PyObject *name, RevisionCache *c)
+{
+    if (c->revision != NULL && c->namespace_ == namespace_ && c->name == name)
+        return c->revision;
+    PyObject *key = PyTuple_Pack(2, namespace_, name);
+    if (key == NULL)
+        return NULL;
+    PyObject *revision = PyDict_GetItemWithError(revisions, key);
+    Py_DECREF(key);
+    if (revision == NULL)
+        return NULL;
+    clear_revision_cache(c);
+    c->namespace_ = Py_NewRef(namespace_);
+    c->name = Py_NewRef(name);
+    c->revision = Py_NewRef(revision);
+    return revision;
+}
+
+/* The stat's share of Aggregator.record_many done here; 0 when it must go to the pure
+ * code instead (nothing has been changed then), -1 on error. */
+static int
+record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *aggregator)
+{
+    if (!PyTuple_Check(stat) || PyTuple_GET_SIZE(stat) < 10)
+        return 0;
+    PyObject *namespace_ = PyTuple_GET_ITEM(stat, 0), *name = PyTuple_GET_ITEM(stat, 1);
+    PyObject *pod = PyTuple_GET_ITEM(stat, 2);
+    PyObject *at = PyTuple_GET_ITEM(stat, 8), *received = PyTuple_GET_ITEM(stat, 9);
+    PyObject *const *counts = &PyTuple_GET_ITEM(stat, 3);
+    int64_t at_ns;
+    if (!int64_of(at, &at_ns) || !PyLong_CheckExact(received))
+        return 0; /* no time (refused or stamped with the other), or out of int64 */
+    for (int i = 0; i < 4; i++)
+        if (!PyFloat_CheckExact(counts[i]))
+            return 0;
+    double concurrency = PyFloat_AS_DOUBLE(counts[0]) - PyFloat_AS_DOUBLE(counts[1]);
+    double rps = PyFloat_AS_DOUBLE(counts[2]) - PyFloat_AS_DOUBLE(counts[3]);
+    if (!isfinite(concurrency) || !isfinite(rps))
+        return 0; /* refused */
+    PyObject *revision = find_revision(revisions, namespace_, name, cache);
+    if (revision == NULL)
+        return PyErr_Occurred() ? -1 : 0; /* a new revision */
+
+    PyObject *buckets = PyObject_GetAttr(revision, s_buckets);
+    if (buckets == NULL)
+        return -1;
+    int rc = -1;
+    PyObject *last_write = NULL, *stable = NULL, *conc = NULL, *reqs = NULL;
+    PyObject *conc_obj = NULL, *rps_obj = NULL;
+    int64_t last, ns, second = floor_div(at_ns, 1000000000LL);
+    if ((last_write = PyObject_GetAttr(buckets, s_last_write)) == NULL
+            || (stable = PyObject_GetAttr(buckets, s_stable)) == NULL
+            || (conc = PyObject_GetAttr(buckets, s_concurrency)) == NULL
+            || (reqs = PyObject_GetAttr(buckets, s_rps)) == NULL)
+        goto done;
+    if ((conc_obj = PyFloat_FromDouble(concurrency)) == NULL
+            || (rps_obj = PyFloat_FromDouble(rps)) == NULL)
+        goto done;
+    Py_ssize_t i = -1;
+    if (int64_of(last_write, &last) && last == second && int64_of(stable, &ns) && ns > 0
+            && PyList_CheckExact(conc) && PyList_CheckExact(reqs)
+            && PyList_GET_SIZE(conc) >= ns && PyList_GET_SIZE(reqs) >= ns) {
+        i = (Py_ssize_t)(((second % ns) + ns) % ns);
+        if (!PyFloat_CheckExact(PyList_GET_ITEM(conc, i))
+                || !PyFloat_CheckExact(PyList_GET_ITEM(reqs, i)))
+            i = -1;
+    }
+    if (i >= 0) {
+        /* Another stat in the bucket's newest second: RevisionBuckets.record's first case. */
+        if (add_to_item(conc, i, concurrency) < 0 || add_to_item(reqs, i, rps) < 0
+                || add_to_attr(buckets, s_stable_concurrency_total, conc_obj) < 0
+                || add_to_attr(buckets, s_stable_rps_total, rps_obj) < 0
+                || add_to_attr(buckets, s_panic_concurrency_total, conc_obj) < 0
+                || add_to_attr(buckets, s_panic_rps_total, rps_obj) < 0)
+            goto done;
+    }
+    else {
+        PyObject *args[] = {buckets, at, conc_obj, rps_obj};
+        PyObject *r = PyObject_VectorcallMethod(s_record, args,
+                                                4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (r == NULL)
+            goto done;
+        Py_DECREF(r);
+    }
+
+    PyObject *last_stat_time = PyObject_GetAttr(revision, s_last_stat_time);
+    if (last_stat_time == NULL)
+        goto done;
+    int later = PyObject_RichCompareBool(at, last_stat_time, Py_GT);
+    Py_DECREF(last_stat_time);
+    if (later < 0 || (later && PyObject_SetAttr(revision, s_last_stat_time, at) < 0))
+        goto done;
+    if (PyObject_SetAttr(revision, s_last_received, received) < 0)
+        goto done;
+    PyObject *pods = PyObject_GetAttr(revision, s_pods);
+    if (pods == NULL)
+        goto done;
+    int set = PyObject_SetItem(pods, pod, at);
+    Py_ssize_t count = set < 0 ? -1 : PyObject_Size(pods);
+    Py_DECREF(pods);
+    if (count < 0)
+        goto done;
+    PyObject *limit = PyObject_GetAttr(revision, s_pods_limit);
+    if (limit == NULL)
+        goto done;
+    PyObject *count_obj = PyLong_FromSsize_t(count);
+    int over = count_obj == NULL ? -1 : PyObject_RichCompareBool(count_obj, limit, Py_GT);
+    Py_XDECREF(count_obj);
+    Py_DECREF(limit);
+    if (over < 0)
+        goto done;
+    if (over) {
+        PyObject *r = PyObject_CallMethodObjArgs(aggregator, s_trim_pods, revision, at, NULL);
+        if (r == NULL)
+            goto done;
+        Py_DECREF(r);
+    }
+    rc = 1;
+done:
+    Py_XDECREF(last_write);
+    Py_XDECREF(stable);
+    Py_XDECREF(conc);
+    Py_XDECREF(reqs);
+    Py_XDECREF(conc_obj);
+    Py_XDECREF(rps_obj);
+    Py_DECREF(buckets);
+    return rc;
+}
+
+/* aggregate_record_many(aggregator, stats, pure_record_many): Aggregator.record_many, the
+ * stats of known revisions with both times and finite values here, each other one by
+ * pure_record_many((stat,)) in its turn. */
+static PyObject *
+aggregate_record_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "aggregate_record_many(aggregator, stats, pure_record_many)");
+        return NULL;
+    }
+    PyObject *aggregator = args[0], *pure = args[2];
+    PyObject *revisions = PyObject_GetAttr(aggregator, s_revisions);
+    if (revisions == NULL)
+        return NULL;
+    if (!PyDict_Check(revisions)) {
+        Py_DECREF(revisions);
+        PyErr_SetString(PyExc_TypeError, "aggregate_record_many: _revisions is not a dict");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[1], "aggregate_record_many: stats must be a sequence");
+    if (seq == NULL) {
+        Py_DECREF(revisions);
+        return NULL;
+    }
+    RevisionCache cache = {NULL, NULL, NULL};
+    PyObject *result = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *stat = PySequence_Fast_ITEMS(seq)[k];
+        int rc = record_one(revisions, stat, &cache, aggregator);
+        if (rc < 0)
+            goto done;
+        if (rc == 0) {
+            PyObject *one = PyTuple_Pack(1, stat);
+            PyObject *r = one == NULL ? NULL : PyObject_CallOneArg(pure, one);
+            Py_XDECREF(one);
+            if (r == NULL)
+                goto done;
+            Py_DECREF(r);
+            clear_revision_cache(&cache); /* it may have added or expired revisions */
+        }
+    }
+    result = Py_NewRef(Py_None);
+done:
+    clear_revision_cache(&cache);
+    Py_DECREF(seq);
+    Py_DECREF(revisions);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"decode_protobuf", (PyCFunction)(void (*)(void))decode_protobuf,
      METH_FASTCALL | METH_KEYWORDS,
@@ -601,6 +859,10 @@ static PyMethodDef methods[] = {
      "configure(*, frame_error, stat_type, format_name, corrupt_reason, utf8_reason,\n"
      "          size_varint_bytes, field_zero_in_group)\n--\n\n"
      "Set what decode_protobuf builds and raises, and the protobuf release's limits."},
+    {"aggregate_record_many", (PyCFunction)(void (*)(void))aggregate_record_many,
+     METH_FASTCALL,
+     "aggregate_record_many(aggregator, stats, pure_record_many)\n--\n\n"
+     "Aggregator.record_many: the common case here, each other stat by the pure code."},
     {"summary_add", (PyCFunction)(void (*)(void))summary_add, METH_FASTCALL,
      "summary_add(stats, pods, revisions)\n--\n\n"
      "Add the stats' pods (but \"\") and (namespace, name) pairs to the two sets."},
@@ -620,5 +882,23 @@ PyInit__speedups(void)
     ns_per_s = PyLong_FromLong(1000000000L);
     if (zero_float == NULL || empty_str == NULL || ns_per_s == NULL)
         return NULL;
+#define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
+    INTERN(s_revisions, "_revisions");
+    INTERN(s_buckets, "buckets");
+    INTERN(s_last_write, "last_write");
+    INTERN(s_stable, "stable");
+    INTERN(s_concurrency, "concurrency");
+    INTERN(s_rps, "rps");
+    INTERN(s_stable_concurrency_total, "stable_concurrency_total");
+    INTERN(s_stable_rps_total, "stable_rps_total");
+    INTERN(s_panic_concurrency_total, "panic_concurrency_total");
+    INTERN(s_panic_rps_total, "panic_rps_total");
+    INTERN(s_record, "record");
+    INTERN(s_last_stat_time, "last_stat_time");
+    INTERN(s_last_received, "last_received");
+    INTERN(s_pods, "pods");
+    INTERN(s_pods_limit, "pods_limit");
+    INTERN(s_trim_pods, "_trim_pods");
+#undef INTERN
     return PyModule_Create(&module_def);
 }

@@ -20,6 +20,7 @@ The arithmetic is :mod:`statserver.bucketing`'s; nothing here depends on Twisted
 reactor (only its logger).
 """
 
+import os
 from typing import NamedTuple
 
 from twisted.logger import Logger
@@ -44,6 +45,21 @@ DEFAULT_MAX_REVISIONS = 10000
 WARNING_INTERVAL = 60.0
 #: Pods a revision remembers before it forgets those gone from the stable window.
 PODS_LIMIT = 64
+
+
+def compiled_aggregate_record_many():
+    """``statserver._speedups.aggregate_record_many``, or None where it is not built."""
+    try:
+        from statserver._speedups import aggregate_record_many
+    except ImportError:
+        return None
+    return aggregate_record_many
+
+
+# Aggregator.record_many's common case in C unless STATSERVER_PURE=1 (or not built).
+compiled_record_many = (
+    None if os.environ.get("STATSERVER_PURE") == "1" else compiled_aggregate_record_many()
+)
 
 
 def check_stable_window(seconds):
@@ -164,6 +180,14 @@ class Aggregator:
 
     def record_many(self, stats):
         """``record`` each of ``stats`` in turn (the consumer hands over lists)."""
+        if compiled_record_many is None:
+            self.pure_record_many(stats)
+        else:
+            compiled_record_many(self, stats, self.pure_record_many)
+
+    def pure_record_many(self, stats):
+        """``record_many`` in Python (``statserver._speedups`` does the common case of each
+        stat in C where it is built, and hands this the others one at a time)."""
         revisions = self._revisions
         for stat in stats:
             # unpacked at once: a StatMessage is a tuple, and this is the hot loop
@@ -193,8 +217,11 @@ class Aggregator:
             pods = revision.pods
             pods[pod_name] = at  # senders send in time order: the latest is the newest
             if len(pods) > revision.pods_limit:
-                self._forget_pods(revision, at)
-                revision.pods_limit = max(PODS_LIMIT, 2 * len(pods))
+                self._trim_pods(revision, at)
+
+    def _trim_pods(self, revision, at):
+        self._forget_pods(revision, at)
+        revision.pods_limit = max(PODS_LIMIT, 2 * len(revision.pods))
 
     def _add(self, namespace, name, received):
         if len(self._revisions) >= self.max_revisions:

@@ -3,7 +3,7 @@
 import pytest
 from protobuf_decoders import compiled
 
-from statserver import formats, summary
+from statserver import aggregate, formats, summary
 
 
 @pytest.fixture(params=["pure", "compiled"])
@@ -26,3 +26,15 @@ def summary_add_stats(request, monkeypatch):
             compiled()  # fails in CI, skips elsewhere
     monkeypatch.setattr(summary, "add_stats", add)
     return add
+
+
+@pytest.fixture(params=["pure", "compiled"])
+def aggregator_record_many(request, monkeypatch):
+    """``Aggregator.record_many`` all in Python, then with its common case compiled."""
+    compiled_record_many = None
+    if request.param == "compiled":
+        compiled_record_many = aggregate.compiled_aggregate_record_many()
+        if compiled_record_many is None:
+            compiled()  # fails in CI, skips elsewhere
+    monkeypatch.setattr(aggregate, "compiled_record_many", compiled_record_many)
+    return compiled_record_many

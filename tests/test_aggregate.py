@@ -24,6 +24,9 @@ from statserver.aggregate_metrics import AggregateCollector
 from statserver.bucketing import compute_smoothing_coeff
 from statserver.model import StatMessage
 
+# Every test here runs with Aggregator.record_many in Python and with its compiled part.
+pytestmark = pytest.mark.usefixtures("aggregator_record_many")
+
 S = 1_000_000_000
 T27 = datetime(2019, 3, 14, 14, 9, 27, tzinfo=timezone.utc).timestamp()  # 1552572567
 

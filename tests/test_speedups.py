@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shared_data import read_frames
 
-from statserver import formats, summary
+from statserver import aggregate, formats, summary
+from statserver.bucketing import RevisionBuckets
 from statserver.formats import FrameError
 from statserver.model import StatMessage
 
@@ -397,3 +398,53 @@ def test_summary_sets_of_decoded_frames():
     assert compiled_sets == pure_sets and len(pure_sets[1]) > 1
     with pytest.raises(TypeError):
         compiled([object()], set(), set())
+
+
+# ---- the aggregator's record_many ----
+
+NOW = 1_700_000_000 * 1_000_000_000
+steps = st.one_of(  # ns from one stat to the next: same second, next ones, gaps, late
+    st.integers(0, 999_999_999), st.integers(1, 3).map(lambda s: s * 1_000_000_000),
+    st.integers(2, 200).map(lambda s: s * 1_000_000_000 + 17),
+    st.integers(-30, -1).map(lambda s: s * 1_000_000_000))
+values = st.sampled_from([0.0, 1.0, 0.1, 2.5, -0.7, 1e16, float("nan"), float("inf")]) | floats
+aggregated = st.lists(st.tuples(
+    steps, st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 90), values, values, values,
+    values, st.sampled_from(["at", "at", "at", "no time", "received only", "at only"])),
+    max_size=120)  # fmt: skip
+
+
+def _aggregator_state(aggregator):
+    revisions = {
+        key: (repr([getattr(r.buckets, a) for a in RevisionBuckets.__slots__]), r.pods,
+              r.pods_limit, r.last_stat_time, r.last_received)
+        for key, r in aggregator._revisions.items()
+    }  # fmt: skip
+    return revisions, aggregator.refused_stats, aggregator.refused_revisions
+
+
+@FUZZ
+@given(aggregated, st.lists(st.integers(1, 40), min_size=1, max_size=8),
+       st.sampled_from([aggregate.LINEAR, aggregate.WEIGHTED_EXPONENTIAL]), st.integers(1, 5))
+def test_aggregators_record_alike(ops, batch_sizes, aggregation, max_revisions):  # fmt: skip
+    compiled = aggregate.compiled_aggregate_record_many() or protobuf_decoders.compiled()
+    from twisted.internet.task import Clock
+
+    pure = aggregate.Aggregator(Clock(), aggregation=aggregation, max_revisions=max_revisions)
+    fast = aggregate.Aggregator(Clock(), aggregation=aggregation, max_revisions=max_revisions)
+    now, stats = NOW, []
+    for step, name, pod, c, pc, r, pr, times in ops:
+        now += step
+        at = None if times in ("no time", "received only") else now
+        received = None if times in ("no time", "at only") else now + 5
+        stats.append(StatMessage("ns", name, f"pod-{pod}", c, pc, r, pr, timestamp=at,
+                                 received_at=received))  # fmt: skip
+    i = 0
+    for size in batch_sizes * (len(stats) // sum(batch_sizes) + 1):
+        batch = stats[i : i + size]
+        pure.pure_record_many(batch)
+        compiled(fast, batch, fast.pure_record_many)
+        i += size
+        assert _aggregator_state(fast) == _aggregator_state(pure)
+        if i >= len(stats):
+            break
