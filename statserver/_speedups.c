@@ -27,6 +27,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX, READONLY */
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
@@ -596,46 +597,71 @@ done:
 
 /* ---- Aggregator.record_many ---- */
 
-static PyObject *s_revisions, *s_buckets, *s_last_write, *s_stable, *s_concurrency, *s_rps,
-    *s_stable_concurrency_total, *s_stable_rps_total, *s_panic_concurrency_total,
-    *s_panic_rps_total, *s_record, *s_last_stat_time, *s_last_received, *s_pods,
-    *s_pods_limit, *s_trim_pods;
+static PyObject *s_revisions, *s_record, *s_trim_pods;
 
-/* obj.name += x, for a float attribute. */
-static int
-add_to_attr(PyObject *obj, PyObject *name, PyObject *x)
+/* RevisionBuckets and _Revision keep their fields in __slots__: configure_aggregate()
+ * finds where, so that the hot loop reads and writes them directly. */
+enum { B_LAST_WRITE, B_STABLE, B_CONCURRENCY, B_RPS, B_STABLE_CONCURRENCY_TOTAL,
+       B_STABLE_RPS_TOTAL, B_PANIC_CONCURRENCY_TOTAL, B_PANIC_RPS_TOTAL, B_FIELDS };
+enum { R_BUCKETS, R_PODS, R_PODS_LIMIT, R_LAST_STAT_TIME, R_LAST_RECEIVED, R_FIELDS };
+static const char *const buckets_fields[B_FIELDS] = {
+    "last_write", "stable", "concurrency", "rps", "stable_concurrency_total",
+    "stable_rps_total", "panic_concurrency_total", "panic_rps_total"};
+static const char *const revision_fields[R_FIELDS] = {
+    "buckets", "pods", "pods_limit", "last_stat_time", "last_received"};
+static PyTypeObject *buckets_type, *revision_type; /* NULL until configured */
+static Py_ssize_t buckets_offsets[B_FIELDS], revision_offsets[R_FIELDS];
+
+#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
+
+static void
+set_slot(PyObject *obj, Py_ssize_t offset, PyObject *value) /* steals value */
 {
-    PyObject *value = PyObject_GetAttr(obj, name);
-    if (value == NULL)
-        return -1;
-    PyObject *sum;
-    if (PyFloat_CheckExact(value) && PyFloat_CheckExact(x))
-        sum = PyFloat_FromDouble(PyFloat_AS_DOUBLE(value) + PyFloat_AS_DOUBLE(x));
-    else
-        sum = PyNumber_InPlaceAdd(value, x);
-    Py_DECREF(value);
-    if (sum == NULL)
-        return -1;
-    int rc = PyObject_SetAttr(obj, name, sum);
-    Py_DECREF(sum);
-    return rc;
+    PyObject *old = SLOT(obj, offset);
+    SLOT(obj, offset) = value;
+    Py_XDECREF(old);
 }
 
-/* ring[i] += x for a list of floats, whose item i the caller checked is a float. */
 static int
-add_to_item(PyObject *ring, Py_ssize_t i, double x)
+slot_offsets(PyObject *type, const char *const *names, int count, Py_ssize_t *offsets)
 {
-    PyObject *sum = PyFloat_FromDouble(PyFloat_AS_DOUBLE(PyList_GET_ITEM(ring, i)) + x);
-    if (sum == NULL)
-        return -1;
-    PyList_SetItem(ring, i, sum); /* steals sum */
+    for (int i = 0; i < count; i++) {
+        PyObject *descr = PyObject_GetAttrString(type, names[i]);
+        if (descr == NULL)
+            return -1;
+        int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
+            && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX
+            && !(((PyMemberDescrObject *)descr)->d_member->flags & READONLY);
+        if (ok)
+            offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+        Py_DECREF(descr);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "%R.%s is not a writable slot", type, names[i]);
+            return -1;
+        }
+    }
     return 0;
+}
+
+static PyObject *
+configure_aggregate(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0]) || !PyType_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "configure_aggregate(RevisionBuckets, _Revision)");
+        return NULL;
+    }
+    if (slot_offsets(args[0], buckets_fields, B_FIELDS, buckets_offsets) < 0
+            || slot_offsets(args[1], revision_fields, R_FIELDS, revision_offsets) < 0)
+        return NULL;
+    Py_XSETREF(buckets_type, (PyTypeObject *)Py_NewRef(args[0]));
+    Py_XSETREF(revision_type, (PyTypeObject *)Py_NewRef(args[1]));
+    Py_RETURN_NONE;
 }
 
 static int
 int64_of(PyObject *obj, int64_t *out)
 {
-    if (!PyLong_CheckExact(obj))
+    if (obj == NULL || !PyLong_CheckExact(obj))
         return 0;
     int overflow;
     long long value = PyLong_AsLongLongAndOverflow(obj, &overflow);
@@ -654,9 +680,8 @@ floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* A stat's revision in the aggregator, the same object while consecutive stats carry the
- * same namespace and name objects; a borrowed reference, or NULL when absent (or on
- * error: check PyErr_Occurred). */
+/* A stat's revision, the same object while consecutive stats carry the same namespace
+ * and name objects (the decoder shares them). */
 typedef struct {
     PyObject *namespace_, *name, *revision; /* new references */
 } RevisionCache;
@@ -669,6 +694,7 @@ clear_revision_cache(RevisionCache *c)
     Py_CLEAR(c->revision);
 }
 
+/* Borrowed; NULL when absent (or on error: check PyErr_Occurred). */
 static PyObject *
 find_revision(PyObject *revisions, PyObject *namespace_, PyObject *name, RevisionCache *c)
 {
@@ -688,7 +714,13 @@ find_revision(PyObject *revisions, PyObject *namespace_, PyObject *name, Revisio
     return revision;
 }
 
-/* The stat's share of Aggregator.record_many done here; 0 when it must go to the pure
+static PyObject *
+float_sum(PyObject *a, double b)
+{
+    return PyFloat_FromDouble(PyFloat_AS_DOUBLE(a) + b);
+}
+
+/* One stat's Aggregator.record_many: 1 when done here, 0 when it must go to the pure
  * code instead (nothing has been changed then), -1 on error. */
 static int
 record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *aggregator)
@@ -699,9 +731,13 @@ record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *
     PyObject *pod = PyTuple_GET_ITEM(stat, 2);
     PyObject *at = PyTuple_GET_ITEM(stat, 8), *received = PyTuple_GET_ITEM(stat, 9);
     PyObject *const *counts = &PyTuple_GET_ITEM(stat, 3);
+    if (at == Py_None)
+        at = received; /* an era without the sender's time */
+    else if (received == Py_None)
+        received = at;
     int64_t at_ns;
     if (!int64_of(at, &at_ns) || !PyLong_CheckExact(received))
-        return 0; /* no time (refused or stamped with the other), or out of int64 */
+        return 0; /* no time at all (refused), or not an int64 */
     for (int i = 0; i < 4; i++)
         if (!PyFloat_CheckExact(counts[i]))
             return 0;
@@ -712,91 +748,96 @@ record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *
     PyObject *revision = find_revision(revisions, namespace_, name, cache);
     if (revision == NULL)
         return PyErr_Occurred() ? -1 : 0; /* a new revision */
-
-    PyObject *buckets = PyObject_GetAttr(revision, s_buckets);
-    if (buckets == NULL)
-        return -1;
-    int rc = -1;
-    PyObject *last_write = NULL, *stable = NULL, *conc = NULL, *reqs = NULL;
-    PyObject *conc_obj = NULL, *rps_obj = NULL;
+    if (!Py_IS_TYPE(revision, revision_type))
+        return 0;
+    PyObject *buckets = SLOT(revision, revision_offsets[R_BUCKETS]);
+    PyObject *pods = SLOT(revision, revision_offsets[R_PODS]);
+    PyObject *last_stat_time = SLOT(revision, revision_offsets[R_LAST_STAT_TIME]);
+    int64_t pods_limit;
+    if (buckets == NULL || !Py_IS_TYPE(buckets, buckets_type) || pods == NULL
+            || !PyDict_CheckExact(pods) || last_stat_time == NULL
+            || !int64_of(SLOT(revision, revision_offsets[R_PODS_LIMIT]), &pods_limit))
+        return 0;
+    PyObject *fields[B_FIELDS];
+    for (int i = 0; i < B_FIELDS; i++)
+        if ((fields[i] = SLOT(buckets, buckets_offsets[i])) == NULL)
+            return 0;
     int64_t last, ns, second = floor_div(at_ns, 1000000000LL);
-    if ((last_write = PyObject_GetAttr(buckets, s_last_write)) == NULL
-            || (stable = PyObject_GetAttr(buckets, s_stable)) == NULL
-            || (conc = PyObject_GetAttr(buckets, s_concurrency)) == NULL
-            || (reqs = PyObject_GetAttr(buckets, s_rps)) == NULL)
-        goto done;
-    if ((conc_obj = PyFloat_FromDouble(concurrency)) == NULL
-            || (rps_obj = PyFloat_FromDouble(rps)) == NULL)
-        goto done;
+    PyObject *conc = fields[B_CONCURRENCY], *reqs = fields[B_RPS];
     Py_ssize_t i = -1;
-    if (int64_of(last_write, &last) && last == second && int64_of(stable, &ns) && ns > 0
+    if (int64_of(fields[B_LAST_WRITE], &last) && last == second
+            && int64_of(fields[B_STABLE], &ns) && ns > 0
             && PyList_CheckExact(conc) && PyList_CheckExact(reqs)
             && PyList_GET_SIZE(conc) >= ns && PyList_GET_SIZE(reqs) >= ns) {
         i = (Py_ssize_t)(((second % ns) + ns) % ns);
         if (!PyFloat_CheckExact(PyList_GET_ITEM(conc, i))
                 || !PyFloat_CheckExact(PyList_GET_ITEM(reqs, i)))
             i = -1;
+        for (int f = B_STABLE_CONCURRENCY_TOTAL; f <= B_PANIC_RPS_TOTAL; f++)
+            if (!PyFloat_CheckExact(fields[f]))
+                i = -1;
     }
     if (i >= 0) {
-        /* Another stat in the bucket's newest second: RevisionBuckets.record's first case. */
-        if (add_to_item(conc, i, concurrency) < 0 || add_to_item(reqs, i, rps) < 0
-                || add_to_attr(buckets, s_stable_concurrency_total, conc_obj) < 0
-                || add_to_attr(buckets, s_stable_rps_total, rps_obj) < 0
-                || add_to_attr(buckets, s_panic_concurrency_total, conc_obj) < 0
-                || add_to_attr(buckets, s_panic_rps_total, rps_obj) < 0)
-            goto done;
+        /* Another stat in the newest second: RevisionBuckets.record's first case. */
+        PyObject *sums[6] = {
+            float_sum(PyList_GET_ITEM(conc, i), concurrency),
+            float_sum(PyList_GET_ITEM(reqs, i), rps),
+            float_sum(fields[B_STABLE_CONCURRENCY_TOTAL], concurrency),
+            float_sum(fields[B_STABLE_RPS_TOTAL], rps),
+            float_sum(fields[B_PANIC_CONCURRENCY_TOTAL], concurrency),
+            float_sum(fields[B_PANIC_RPS_TOTAL], rps),
+        };
+        for (int k = 0; k < 6; k++) {
+            if (sums[k] == NULL) {
+                for (int j = 0; j < 6; j++)
+                    Py_XDECREF(sums[j]);
+                return -1;
+            }
+        }
+        PyList_SetItem(conc, i, sums[0]);
+        PyList_SetItem(reqs, i, sums[1]);
+        for (int f = B_STABLE_CONCURRENCY_TOTAL; f <= B_PANIC_RPS_TOTAL; f++)
+            set_slot(buckets, buckets_offsets[f], sums[2 + f - B_STABLE_CONCURRENCY_TOTAL]);
     }
     else {
-        PyObject *args[] = {buckets, at, conc_obj, rps_obj};
-        PyObject *r = PyObject_VectorcallMethod(s_record, args,
-                                                4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        PyObject *conc_obj = PyFloat_FromDouble(concurrency);
+        PyObject *rps_obj = conc_obj == NULL ? NULL : PyFloat_FromDouble(rps);
+        PyObject *r = NULL;
+        if (rps_obj != NULL) {
+            PyObject *args[] = {buckets, at, conc_obj, rps_obj};
+            Py_INCREF(buckets); /* the call may drop the revision's reference */
+            r = PyObject_VectorcallMethod(s_record, args,
+                                          4 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            Py_DECREF(buckets);
+        }
+        Py_XDECREF(conc_obj);
+        Py_XDECREF(rps_obj);
         if (r == NULL)
-            goto done;
+            return -1;
         Py_DECREF(r);
+        last_stat_time = SLOT(revision, revision_offsets[R_LAST_STAT_TIME]);
+        pods = SLOT(revision, revision_offsets[R_PODS]);
+        if (last_stat_time == NULL || pods == NULL || !PyDict_CheckExact(pods)) {
+            PyErr_SetString(PyExc_RuntimeError, "aggregate_record_many: revision changed");
+            return -1;
+        }
     }
 
-    PyObject *last_stat_time = PyObject_GetAttr(revision, s_last_stat_time);
-    if (last_stat_time == NULL)
-        goto done;
     int later = PyObject_RichCompareBool(at, last_stat_time, Py_GT);
-    Py_DECREF(last_stat_time);
-    if (later < 0 || (later && PyObject_SetAttr(revision, s_last_stat_time, at) < 0))
-        goto done;
-    if (PyObject_SetAttr(revision, s_last_received, received) < 0)
-        goto done;
-    PyObject *pods = PyObject_GetAttr(revision, s_pods);
-    if (pods == NULL)
-        goto done;
-    int set = PyObject_SetItem(pods, pod, at);
-    Py_ssize_t count = set < 0 ? -1 : PyObject_Size(pods);
-    Py_DECREF(pods);
-    if (count < 0)
-        goto done;
-    PyObject *limit = PyObject_GetAttr(revision, s_pods_limit);
-    if (limit == NULL)
-        goto done;
-    PyObject *count_obj = PyLong_FromSsize_t(count);
-    int over = count_obj == NULL ? -1 : PyObject_RichCompareBool(count_obj, limit, Py_GT);
-    Py_XDECREF(count_obj);
-    Py_DECREF(limit);
-    if (over < 0)
-        goto done;
-    if (over) {
+    if (later < 0)
+        return -1;
+    if (later)
+        set_slot(revision, revision_offsets[R_LAST_STAT_TIME], Py_NewRef(at));
+    set_slot(revision, revision_offsets[R_LAST_RECEIVED], Py_NewRef(received));
+    if (PyDict_SetItem(pods, pod, at) < 0)
+        return -1;
+    if (PyDict_GET_SIZE(pods) > pods_limit) {
         PyObject *r = PyObject_CallMethodObjArgs(aggregator, s_trim_pods, revision, at, NULL);
         if (r == NULL)
-            goto done;
+            return -1;
         Py_DECREF(r);
     }
-    rc = 1;
-done:
-    Py_XDECREF(last_write);
-    Py_XDECREF(stable);
-    Py_XDECREF(conc);
-    Py_XDECREF(reqs);
-    Py_XDECREF(conc_obj);
-    Py_XDECREF(rps_obj);
-    Py_DECREF(buckets);
-    return rc;
+    return 1;
 }
 
 /* aggregate_record_many(aggregator, stats, pure_record_many): Aggregator.record_many, the
@@ -808,6 +849,10 @@ aggregate_record_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (nargs != 3) {
         PyErr_SetString(PyExc_TypeError,
                         "aggregate_record_many(aggregator, stats, pure_record_many)");
+        return NULL;
+    }
+    if (buckets_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "call configure_aggregate() first");
         return NULL;
     }
     PyObject *aggregator = args[0], *pure = args[2];
@@ -859,6 +904,9 @@ static PyMethodDef methods[] = {
      "configure(*, frame_error, stat_type, format_name, corrupt_reason, utf8_reason,\n"
      "          size_varint_bytes, field_zero_in_group)\n--\n\n"
      "Set what decode_protobuf builds and raises, and the protobuf release's limits."},
+    {"configure_aggregate", (PyCFunction)(void (*)(void))configure_aggregate, METH_FASTCALL,
+     "configure_aggregate(RevisionBuckets, _Revision)\n--\n\n"
+     "Where the fields aggregate_record_many updates are kept."},
     {"aggregate_record_many", (PyCFunction)(void (*)(void))aggregate_record_many,
      METH_FASTCALL,
      "aggregate_record_many(aggregator, stats, pure_record_many)\n--\n\n"
@@ -884,20 +932,7 @@ PyInit__speedups(void)
         return NULL;
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
     INTERN(s_revisions, "_revisions");
-    INTERN(s_buckets, "buckets");
-    INTERN(s_last_write, "last_write");
-    INTERN(s_stable, "stable");
-    INTERN(s_concurrency, "concurrency");
-    INTERN(s_rps, "rps");
-    INTERN(s_stable_concurrency_total, "stable_concurrency_total");
-    INTERN(s_stable_rps_total, "stable_rps_total");
-    INTERN(s_panic_concurrency_total, "panic_concurrency_total");
-    INTERN(s_panic_rps_total, "panic_rps_total");
     INTERN(s_record, "record");
-    INTERN(s_last_stat_time, "last_stat_time");
-    INTERN(s_last_received, "last_received");
-    INTERN(s_pods, "pods");
-    INTERN(s_pods_limit, "pods_limit");
     INTERN(s_trim_pods, "_trim_pods");
 #undef INTERN
     return PyModule_Create(&module_def);

@@ -47,19 +47,6 @@ WARNING_INTERVAL = 60.0
 PODS_LIMIT = 64
 
 
-def compiled_aggregate_record_many():
-    """``statserver._speedups.aggregate_record_many``, or None where it is not built."""
-    try:
-        from statserver._speedups import aggregate_record_many
-    except ImportError:
-        return None
-    return aggregate_record_many
-
-
-# Aggregator.record_many's common case in C unless STATSERVER_PURE=1 (or not built).
-compiled_record_many = (
-    None if os.environ.get("STATSERVER_PURE") == "1" else compiled_aggregate_record_many()
-)
 
 
 def check_stable_window(seconds):
@@ -290,3 +277,19 @@ class Aggregator:
             del self._revisions[key]
             return None
         return self._averages(revision, now_ns)
+
+
+def compiled_aggregate_record_many():
+    """``statserver._speedups.aggregate_record_many``, or None where it is not built."""
+    try:
+        from statserver import _speedups
+    except ImportError:
+        return None
+    _speedups.configure_aggregate(RevisionBuckets, _Revision)
+    return _speedups.aggregate_record_many
+
+
+# Aggregator.record_many's common case in C unless STATSERVER_PURE=1 (or not built).
+compiled_record_many = (
+    None if os.environ.get("STATSERVER_PURE") == "1" else compiled_aggregate_record_many()
+)
