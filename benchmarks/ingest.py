@@ -9,6 +9,9 @@ the server's CPU seconds per 100k stats (from ``/proc/PID/stat``).
     python benchmarks/ingest.py --quick      # a few seconds: a smoke run
     python benchmarks/ingest.py --against-go # the Go activator against our server and
                                              # against the Go refserver, and the ratio
+    python benchmarks/ingest.py --many       # 2,000 connections at 1 stat/s each into
+                                             # our server and the Go refserver, each pinned
+                                             # to one core: server CPU seconds and ratio
 
 ``--against-go`` needs the Go peers of ``../shared/peer``: it uses ``$STATSERVER_PEER_BIN``
 when that holds them, else builds them with ``build.sh`` into a cache directory.
@@ -115,8 +118,8 @@ class Server:
                 self.proc.wait()
 
 
-def our_server(port, extra, profile=None, py_spy=None):
-    argv = [sys.executable, "-m", "twisted", "statserver",
+def our_server(port, extra, profile=None, py_spy=None, pin=()):
+    argv = [*pin, sys.executable, "-m", "twisted", "statserver",
             "--port", f"tcp:{port}:interface=127.0.0.1", *extra]
     if profile or py_spy:
         # A profiled server falls seconds behind the load. Its ping would then reach a
@@ -124,10 +127,11 @@ def our_server(port, extra, profile=None, py_spy=None):
         # close handshake), whose RST makes the kernel drop the frames not yet read.
         argv.append("--ping-interval=3600")
     if profile:
-        argv[1:1] = ["-m", "cProfile", "-o", profile]
+        argv[len(pin) + 1:len(pin) + 1] = ["-m", "cProfile", "-o", profile]
     if py_spy:
         spy = shutil.which("py-spy") or sys.exit("ingest: --py-spy needs py-spy on PATH")
-        argv[:0] = [spy, "record", "--format", "raw", "--rate", "250", "-o", py_spy, "--"]
+        argv[len(pin):len(pin)] = [spy, "record", "--format", "raw", "--rate", "250", "-o",
+                                   py_spy, "--"]
     server = Server("statserver", argv, port)
     server.sampled = bool(py_spy)
     return server
@@ -168,9 +172,60 @@ def layers(raw_path):
     return sorted(((c / n, name) for name, c in totals.items()), reverse=True)
 
 
-def go_server(peer_bin, port, fmt):
-    argv = [str(peer_bin / "refserver"), "-addr", f"127.0.0.1:{port}", "-format", fmt]
+def go_server(peer_bin, port, fmt, pin=()):
+    argv = [*pin, str(peer_bin / "refserver"), "-addr", f"127.0.0.1:{port}", "-format", fmt]
     return Server("Go refserver", argv, port)
+
+
+def many_connections(args, peers):
+    """``--many``: ``--many-connections`` connections each sending one stat a second in a
+    frame of its own for ``--many-seconds``, from ``statserver-load`` processes on one
+    core, into our server and into the Go refserver (when built) pinned to the other, in
+    turn; prints each server's CPU seconds for the whole load and their ratio."""
+    conns, seconds = args.many_connections, args.many_seconds
+    total = conns * seconds
+    taskset = shutil.which("taskset")
+    cores = sorted(os.sched_getaffinity(0))
+    server_pin, load_pin = ((), ())
+    if taskset and len(cores) >= 2:
+        server_pin = (taskset, "-c", str(cores[0]))
+        load_pin = (taskset, "-c", ",".join(map(str, cores[1:])))
+    print(f"{conns} connections x 1 stat/s for {seconds} s ({total} stats), 1 stat a frame; "
+          f"servers pinned to core {cores[0] if server_pin else '(none: no taskset)'}, "
+          f"the load on the rest:", flush=True)
+    for fmt in [f for f in args.formats.split(",") if f != "json"]:
+        servers = [our_server(free_port(), [*args.server_arg], args.profile, args.py_spy,
+                              pin=server_pin)]
+        if peers is not None:
+            servers.append(go_server(peers, free_port(), "proto" if fmt == "protobuf"
+                                     else "gob", pin=server_pin))
+        res = {s.name: [] for s in servers}
+        try:
+            for s in servers:
+                s.wait_ready()
+            for _ in range(args.repeat or 3):
+                for s in servers:
+                    load = [*load_pin, sys.executable, "-m", "statserver.load", "--url", s.url,
+                            "--format", fmt, "--batch", "1", "--connections", str(conns),
+                            "--stats", str(seconds), "--rate", "1",
+                            "--processes", str(args.load_processes)]
+                    rate, cpu = measure(s, load, total, seconds * 10 + 120)
+                    res[s.name].append(cpu * total / 100_000)
+        finally:
+            for s in servers:
+                s.stop()
+        print(f" {fmt}:")
+        for name, cpus in res.items():
+            med = statistics.median(cpus)
+            print(f"  {name:<22} {med:6.2f} CPU s ({med / total * 1e6:5.0f} µs a stat; "
+                  f"runs {', '.join(f'{c:.2f}' for c in cpus)})")
+        if len(res) == 2:
+            ours, go = res.values()
+            ratios = [a / b for a, b in zip(ours, go, strict=True)]
+            print(f"  CPU ratio statserver / Go: {statistics.median(ratios):.2f} (runs "
+                  f"{', '.join(f'{x:.2f}' for x in ratios)}); load average "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
+    return 0
 
 
 def measure(server, load_argv, total, timeout):
@@ -252,7 +307,23 @@ def main(argv=None):
                    help="run our server under cProfile, save to FILE, print the top entries")
     p.add_argument("--py-spy", metavar="FILE",
                    help="sample our server with py-spy (raw stacks to FILE), print time by layer")
+    p.add_argument("--many", action="store_true",
+                   help="many connections at 1 stat/s each, servers pinned to one core")
+    p.add_argument("--many-connections", type=int, default=2000)
+    p.add_argument("--many-seconds", type=int, default=20)
     args = p.parse_args(argv)
+    if args.many:
+        print(f"machine: {machine()}", flush=True)
+        if args.load_processes == 1:
+            args.load_processes = 4
+        try:
+            return many_connections(args, find_peers())
+        finally:
+            for path in filter(None, (args.py_spy,)):
+                if os.path.exists(path):
+                    print(f"\nour server's time by layer (py-spy samples in {path}):")
+                    for share, name in layers(path):
+                        print(f"  {share:6.1%}  {name}")
     repeat = args.repeat or (1 if args.quick else 3)
     per_conn = args.stats or (500 if args.quick else 25_000)
     timeout = 60 if args.quick else 600
