@@ -208,11 +208,7 @@ def _outcome(data):
 
 
 def _vectors():
-    try:
-        paths = gob_vector_files()
-    except pytest.skip.Exception:  # no vectors here: mutate one small stream
-        return [b"\x03\x04\x00\x02"]
-    return [bytes.fromhex(vec["gob"]) for path in paths for vec in read_jsonl(path)]
+    return [bytes.fromhex(vec["gob"]) for path in gob_vector_files() for vec in read_jsonl(path)]
 
 
 VECTOR_STREAMS = _vectors()

@@ -59,6 +59,8 @@ func floatJSON(f float64) any {
 		return "+Inf"
 	case math.IsInf(f, -1):
 		return "-Inf"
+	case f == 0 && math.Signbit(f):
+		return json.RawMessage("-0.0") // not Go's "-0", which JSON readers take for the int 0
 	}
 	return f
 }

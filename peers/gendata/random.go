@@ -55,8 +55,11 @@ func (g *randGen) typ(depth int) reflect.Type {
 
 var alphabet = []rune("abcxyz019_-./ é世🙂")
 
+// Zones with whole minutes either side of UTC, and seconds east only (see time-offset-seconds
+// in fixed.go for west).
 var zones = []*time.Location{time.UTC, time.FixedZone("", 3600), time.FixedZone("", -330*60),
-	time.FixedZone("", 20700), time.FixedZone("", -3662), time.FixedZone("", 0), time.FixedZone("", 50400)}
+	time.FixedZone("", 20700), time.FixedZone("", 3662), time.FixedZone("", 0), time.FixedZone("", 50400),
+	time.FixedZone("", -36000)}
 
 func (g *randGen) intValue(bits int) int64 {
 	switch g.r.Intn(8) {
@@ -84,10 +87,16 @@ func (g *randGen) uintValue(bits int) uint64 {
 	return g.r.Uint64() >> (64 - 1 - g.r.Intn(bits))
 }
 
-func (g *randGen) floatValue() float64 {
+// floatValue is a float of any size and sign, sometimes a special one; NaN (math.NaN()'s
+// bits) only where wide is true: a float32 NaN would reach the wire with other bits.
+func (g *randGen) floatValue(wide bool) float64 {
 	if g.r.Intn(8) == 0 {
-		return []float64{0, math.Copysign(0, -1), math.NaN(), math.Inf(1), math.Inf(-1),
-			math.MaxFloat64, math.SmallestNonzeroFloat64, 1}[g.r.Intn(8)]
+		special := []float64{0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), math.MaxFloat64,
+			math.SmallestNonzeroFloat64, 1, math.NaN()}
+		if !wide {
+			special = special[:len(special)-1]
+		}
+		return special[g.r.Intn(len(special))]
 	}
 	return g.r.NormFloat64() * math.Pow(10, float64(g.r.Intn(21)-10))
 }
@@ -111,9 +120,9 @@ func (g *randGen) value(t reflect.Type) reflect.Value {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		v.SetUint(g.uintValue(t.Bits()))
 	case reflect.Float32, reflect.Float64:
-		v.SetFloat(g.floatValue())
+		v.SetFloat(g.floatValue(t.Bits() == 64))
 	case reflect.Complex64, reflect.Complex128:
-		v.SetComplex(complex(g.floatValue(), g.floatValue()))
+		v.SetComplex(complex(g.floatValue(t.Bits() == 128), g.floatValue(t.Bits() == 128)))
 	case reflect.String:
 		s := make([]rune, g.r.Intn(9))
 		for i := range s {
