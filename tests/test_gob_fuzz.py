@@ -5,7 +5,6 @@ quickly, and the same answer with a warm cache as with a cold one."""
 import os
 import tracemalloc
 
-import pytest
 from gobwire import f, go_time, i, msg, s, single, u, value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
