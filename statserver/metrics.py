@@ -2,11 +2,18 @@
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from statserver import formats
+from statserver import __version__, formats
 from statserver.formats import FORMATS
 
 __all__ = ["CONTENT_TYPE_LATEST", "FormatCounts", "ServerMetrics", "render"]
@@ -48,6 +55,17 @@ class ServerMetrics:
     def __init__(self, registry=None):
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        # the standard process_* (open fds, memory, CPU) and python_info series, as on
+        # prometheus_client's default registry, which the server does not use
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build_info = Info(
+            "statserver_build",
+            "statserver's version, and its implementation: compiled (statserver._speedups "
+            "in use) or pure (Python only)",
+            registry=r,
+        )
+        self.build_info.info({"version": __version__, "implementation": formats.IMPLEMENTATION})
         self.stats_received = FormatCounts(
             "statserver_stats_received", "Stats put on the queue, by wire format", r
         )
@@ -99,13 +117,6 @@ class ServerMetrics:
             "Data frames ignored because shutdown had begun",
             registry=r,
         )
-        self.build = Info(
-            "statserver_build",
-            "How this statserver was built: implementation is compiled (statserver._speedups) "
-            "or pure (Python only)",
-            registry=r,
-        )
-        self.build.info({"implementation": formats.IMPLEMENTATION})
 
 
 def render(registry):
