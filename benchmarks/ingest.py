@@ -118,9 +118,9 @@ class Server:
                 self.proc.wait()
 
 
-def our_server(port, extra, profile=None, py_spy=None, pin=()):
-    argv = [*pin, sys.executable, "-m", "twisted", "statserver",
-            "--port", f"tcp:{port}:interface=127.0.0.1", *extra]
+def our_server(port, extra, profile=None, py_spy=None, pin=(), backlog=None):
+    where = f"tcp:{port}:interface=127.0.0.1" + (f":backlog={backlog}" if backlog else "")
+    argv = [*pin, sys.executable, "-m", "twisted", "statserver", "--port", where, *extra]
     if profile or py_spy:
         # A profiled server falls seconds behind the load. Its ping would then reach a
         # Go activator that has already closed its socket (it does not wait for the
@@ -177,25 +177,33 @@ def go_server(peer_bin, port, fmt, pin=()):
     return Server("Go refserver", argv, port)
 
 
+def somaxconn():
+    try:
+        return int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except (OSError, ValueError):
+        return 4096
+
+
 def many_connections(args, peers):
     """``--many``: ``--many-connections`` connections each sending one stat a second in a
-    frame of its own for ``--many-seconds``, from ``statserver-load`` processes on one
-    core, into our server and into the Go refserver (when built) pinned to the other, in
-    turn; prints each server's CPU seconds for the whole load and their ratio."""
+    frame of its own for ``--many-seconds``, from ``--load-processes`` (default 8)
+    ``statserver-load`` processes started half a second apart on any core, into our
+    server and into the Go refserver (when built), each pinned to one core, in turn;
+    prints each server's CPU seconds for the whole load (connecting included) and their
+    ratio."""
     conns, seconds = args.many_connections, args.many_seconds
     total = conns * seconds
     taskset = shutil.which("taskset")
     cores = sorted(os.sched_getaffinity(0))
-    server_pin, load_pin = ((), ())
-    if taskset and len(cores) >= 2:
-        server_pin = (taskset, "-c", str(cores[0]))
-        load_pin = (taskset, "-c", ",".join(map(str, cores[1:])))
+    server_pin = (taskset, "-c", str(cores[0])) if taskset else ()
     print(f"{conns} connections x 1 stat/s for {seconds} s ({total} stats), 1 stat a frame; "
-          f"servers pinned to core {cores[0] if server_pin else '(none: no taskset)'}, "
-          f"the load on the rest:", flush=True)
+          f"servers pinned to core {cores[0] if server_pin else '(none: no taskset)'}:",
+          flush=True)
     for fmt in [f for f in args.formats.split(",") if f != "json"]:
+        # Go listens with the system's somaxconn as its backlog; Twisted's default is 50,
+        # too few for 2,000 connections at once (their SYNs would be dropped).
         servers = [our_server(free_port(), [*args.server_arg], args.profile, args.py_spy,
-                              pin=server_pin)]
+                              pin=server_pin, backlog=somaxconn())]
         if peers is not None:
             servers.append(go_server(peers, free_port(), "proto" if fmt == "protobuf"
                                      else "gob", pin=server_pin))
@@ -205,11 +213,14 @@ def many_connections(args, peers):
                 s.wait_ready()
             for _ in range(args.repeat or 3):
                 for s in servers:
-                    load = [*load_pin, sys.executable, "-m", "statserver.load", "--url", s.url,
-                            "--format", fmt, "--batch", "1", "--connections", str(conns),
-                            "--stats", str(seconds), "--rate", "1",
-                            "--processes", str(args.load_processes)]
-                    rate, cpu = measure(s, load, total, seconds * 10 + 120)
+                    # A fleet comes up over seconds, not all at once: the load processes
+                    # start half a second apart.
+                    procs = args.load_processes
+                    loads = [[sys.executable, "-m", "statserver.load", "--url", s.url,
+                              "--format", fmt, "--batch", "1", "--connections",
+                              str(conns // procs + (k < conns % procs)), "--stats",
+                              str(seconds), "--rate", "1"] for k in range(procs)]
+                    rate, cpu = measure(s, loads, total, seconds * 10 + 120, stagger=0.5)
                     res[s.name].append(cpu * total / 100_000)
         finally:
             for s in servers:
@@ -228,14 +239,27 @@ def many_connections(args, peers):
     return 0
 
 
-def measure(server, load_argv, total, timeout):
-    """Run one load against ``server``; return (stats/s, server CPU s per 100k stats)."""
+def measure(server, load_argv, total, timeout, *, stagger=None):
+    """Run one load against ``server``; return (stats/s, server CPU s per 100k stats).
+    ``load_argv`` is one command, or with ``stagger`` a list of commands started that
+    many seconds apart."""
     base = server.received()
     cpu0 = server.cpu()
     t0 = time.monotonic()
-    load = subprocess.run(load_argv, capture_output=True, text=True, timeout=timeout)
-    if load.returncode != 0:
-        server.fail(f"the load failed ({load.returncode}): {load.stdout}{load.stderr}")
+    if stagger is None:
+        load = subprocess.run(load_argv, capture_output=True, text=True, timeout=timeout)
+        if load.returncode != 0:
+            server.fail(f"the load failed ({load.returncode}): {load.stdout}{load.stderr}")
+    else:
+        loads = []
+        for argv in load_argv:
+            loads.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                          text=True))
+            time.sleep(stagger)
+        for load in loads:
+            out, _ = load.communicate(timeout=timeout)
+            if load.returncode != 0:
+                server.fail(f"a load failed ({load.returncode}): {out[-2000:]}")
     deadline = time.monotonic() + timeout
     while True:
         got = server.received() - base
@@ -315,7 +339,7 @@ def main(argv=None):
     if args.many:
         print(f"machine: {machine()}", flush=True)
         if args.load_processes == 1:
-            args.load_processes = 4
+            args.load_processes = 8
         try:
             return many_connections(args, find_peers())
         finally:
