@@ -108,7 +108,10 @@ def _json_number(value, where):
         return 0.0
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise FrameError(JSON, f"{where} is not a number")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer of more than 308 digits
+        raise FrameError(JSON, f"{where} is out of range") from None
     if not math.isfinite(value):
         raise FrameError(JSON, f"{where} is out of range")
     return value

@@ -6,11 +6,13 @@ from autobahn.twisted.resource import WebSocketResource
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, DeferredQueue, maybeDeferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 from statserver.formats import FORMATS, FrameError, decode_frame, detect_format
 from statserver.metrics import ServerMetrics
 from statserver.resources import HealthzResource, MetricsResource, StatsRoot, WebSocketEntry
+from statserver.text import printable
 from statserver.websocket import CLOSE_MESSAGE_TOO_BIG, StatsServerFactory
 
 _NS_PER_S = 1_000_000_000
@@ -276,8 +278,9 @@ class StatsServer(Service):
         except FrameError as e:
             self._bad_frame(conn, e.format, e.reason)
             return
-        except Exception as e:  # a decoder bug must not cost the connection
-            self._bad_frame(conn, detect_format(payload, is_binary), f"decoder error {e!r}")
+        except Exception:  # a decoder bug: logged with its traceback, the connection kept
+            self._bad_frame(conn, detect_format(payload, is_binary), "decoder bug",
+                            failure=Failure())
             return
         # count first: a waiting consumer runs inside put_many()
         self._frames[fmt] += 1
@@ -286,18 +289,21 @@ class StatsServer(Service):
         if not self.paused and len(self.stats.pending) >= self.queue_size:
             self._pause()
 
-    def _bad_frame(self, conn, fmt, reason):
+    def _bad_frame(self, conn, fmt, reason, failure=None):
         self._frames[fmt] += 1
         self._errors[fmt].inc()
         if self._bad_frame_log.allow():
             held = self._bad_frame_log.suppressed
             self._bad_frame_log.suppressed = 0
-            self._log.warn(
-                "Bad frame from {peer}: {reason}{held}",
+            fields = dict(
                 peer=conn.peer,
-                reason=reason,
+                reason=printable(reason),
                 held=f" ({held} more bad frames not logged)" if held else "",
             )
+            if failure is None:
+                self._log.warn("Bad frame from {peer}: {reason}{held}", **fields)
+            else:
+                self._log.failure("Bad frame from {peer}: {reason}{held}", failure, **fields)
 
     # ---- backpressure ----
 
