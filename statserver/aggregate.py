@@ -25,6 +25,7 @@ from typing import NamedTuple
 from twisted.logger import Logger
 
 from statserver.bucketing import NS_PER_S, RevisionBuckets
+from statserver.text import quote
 
 _log = Logger()
 
@@ -211,7 +212,7 @@ class Aggregator:
                     "aggregation: {tracked} revisions tracked (--max-revisions); stats of new "
                     "revisions are refused ({refused} so far, e.g. {namespace}/{name})",
                     tracked=len(self._revisions), refused=self.refused_revisions,
-                    namespace=namespace, name=name)
+                    namespace=quote(namespace), name=quote(name))
             return None
         buckets = RevisionBuckets(self.stable_window // NS_PER_S,
                                   self.panic_window // NS_PER_S,

@@ -6,6 +6,8 @@ the aggregator has dropped is simply absent from the next scrape.
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from statserver.text import utf8_safe
+
 
 class AggregateCollector:
     """Yields, for every revision an :class:`statserver.aggregate.Aggregator` tracks::
@@ -55,11 +57,13 @@ class AggregateCollector:
         aggregator = self.aggregator
         concurrency, rps, pods, tracked, refused_revisions, refused_stats = self._families()
         for r in aggregator.revisions():
-            concurrency.add_metric([r.namespace, r.name, "stable"], r.stable_concurrency)
-            concurrency.add_metric([r.namespace, r.name, "panic"], r.panic_concurrency)
-            rps.add_metric([r.namespace, r.name, "stable"], r.stable_rps)
-            rps.add_metric([r.namespace, r.name, "panic"], r.panic_rps)
-            pods.add_metric([r.namespace, r.name], r.pods)
+            # prometheus_client encodes the body as UTF-8: no lone surrogate may reach it
+            namespace, name = utf8_safe(r.namespace), utf8_safe(r.name)
+            concurrency.add_metric([namespace, name, "stable"], r.stable_concurrency)
+            concurrency.add_metric([namespace, name, "panic"], r.panic_concurrency)
+            rps.add_metric([namespace, name, "stable"], r.stable_rps)
+            rps.add_metric([namespace, name, "panic"], r.panic_rps)
+            pods.add_metric([namespace, name], r.pods)
         tracked.add_metric([], len(aggregator))
         refused_revisions.add_metric([], aggregator.refused_revisions)
         refused_stats.add_metric([], aggregator.refused_stats)

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 from twisted.web.resource import Resource
 
-from statserver.model import rfc3339_ns
+from statserver.model import rfc3339_or_none
 
 _PREFIX = [b"v1", b"revisions"]
 
@@ -30,7 +30,7 @@ def revision_json(averages):
                         "panic": _number(averages.panic_concurrency)},
         "rps": {"stable": _number(averages.stable_rps), "panic": _number(averages.panic_rps)},
         "pods": averages.pods,
-        "last_stat_time": rfc3339_ns(averages.last_stat_time),
+        "last_stat_time": rfc3339_or_none(averages.last_stat_time),
     }
 
 

@@ -9,6 +9,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
+from statserver.admission import Admission
 from statserver.formats import FORMATS, FrameError, decode_frame, detect_format
 from statserver.metrics import ServerMetrics
 from statserver.resources import HealthzResource, MetricsResource, StatsRoot, WebSocketEntry
@@ -137,6 +138,7 @@ class StatsServer(Service):
         self._received = self.metrics.stats_received.counts
         self._errors = {f: self.metrics.decode_errors.labels(f) for f in FORMATS}
         self._bad_frame_log = _RateLimit(reactor)
+        self._admission = Admission(self.registry, _RateLimit(reactor))
         self._pause_log = _RateLimit(reactor, burst=1, period=60.0)
 
         self.factory = StatsServerFactory(
@@ -282,6 +284,7 @@ class StatsServer(Service):
             self._bad_frame(conn, detect_format(payload, is_binary), "decoder bug",
                             failure=Failure())
             return
+        stats = self._admission.admit(stats, conn.peer)
         # count first: a waiting consumer runs inside put_many()
         self._frames[fmt] += 1
         self._received[fmt] += len(stats)
