@@ -109,6 +109,9 @@ class Options(usage.Options):
          "Window averaging: linear or weighted-exponential (Knative's two algorithms)."],
         ["max-revisions", None, "10000",
          "Most revisions averaged at once; stats of further revisions are counted and refused."],
+        ["max-clock-skew", None, "5",
+         "Seconds a sender's timestamp may be ahead of or behind the receive time; a stat"
+         " beyond it is averaged at its receive time (and counted)."],
     ]
 
     def __init__(self):
@@ -180,7 +183,8 @@ def _check_aggregation_options(options):
     for name, check in (("stable-window", aggregate.check_stable_window),
                         ("panic-window-percentage", aggregate.check_panic_window_percentage),
                         ("aggregation", aggregate.check_aggregation),
-                        ("max-revisions", aggregate.check_max_revisions)):
+                        ("max-revisions", aggregate.check_max_revisions),
+                        ("max-clock-skew", aggregate.check_max_clock_skew)):
         try:
             options[name] = check(options[name])
         except ValueError as e:
@@ -227,7 +231,7 @@ def makeService(options, reactor=None):
 
 def _aggregator(options, server, reactor):
     """The per-revision windowed averages: a sink, on /metrics and at /api."""
-    from statserver.aggregate import Aggregator
+    from statserver.aggregate import DEFAULT_MAX_CLOCK_SKEW, Aggregator
     from statserver.aggregate_metrics import AggregateCollector
     from statserver.api import ApiResource
 
@@ -237,6 +241,7 @@ def _aggregator(options, server, reactor):
         panic_window_percentage=options.get("panic-window-percentage", 10.0),
         aggregation=options.get("aggregation", "linear"),
         max_revisions=options.get("max-revisions", 10000),
+        max_clock_skew=options.get("max-clock-skew", DEFAULT_MAX_CLOCK_SKEW),
     )
     server.registry.register(AggregateCollector(aggregator))
     server.root.putChild(b"api", ApiResource(aggregator))

@@ -39,6 +39,16 @@ def test_defaults():
     assert options["bucket-owner"] == []
     assert options["bucket-owners-file"] is None
     assert options["stats-log"] is None
+    assert options["max-clock-skew"] == 5.0
+
+
+def test_max_clock_skew_reaches_the_aggregator():
+    from statserver.aggregate import Aggregator
+
+    service = makeService(parse("--port", "tcp:0:interface=127.0.0.1",
+                                "--max-clock-skew", "0.25"))
+    [aggregator] = [s for s in service.sinks if isinstance(s, Aggregator)]
+    assert aggregator.max_clock_skew == 0.25
 
 
 def test_every_option(tmp_path):
@@ -88,6 +98,9 @@ def test_every_option(tmp_path):
         (["--bucket-owners-file", "/nonexistent/owners"], ["--bucket-owners-file", "No such file"]),
         (["--stats-log", "/nonexistent/dir/stats.jsonl"], ["--stats-log", "No such file"]),
         (["--stats-log", "/"], ["--stats-log", "directory"]),
+        (["--max-clock-skew", "-1"], ["--max-clock-skew", ">= 0"]),
+        (["--max-clock-skew", "inf"], ["--max-clock-skew"]),
+        (["--max-clock-skew", "soon"], ["--max-clock-skew", "soon"]),
     ],
 )
 def test_bad_options_say_why_in_one_line(args, words):
