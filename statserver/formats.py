@@ -260,3 +260,74 @@ def encode_protobuf(messages):
         if message.timestamp is not None:
             s.timestamp = message.timestamp // _NS_PER_S
     return wire.SerializeToString()
+
+
+# ---- big protobuf frames, piece by piece ----
+
+#: A protobuf frame larger than this is split into pieces of about this many bytes.
+PROTOBUF_PIECE_BYTES = 16 * 1024
+
+
+def _varint_end(buf, pos, end):
+    """The position after the varint at ``pos``; FrameError when it runs past ``end``."""
+    while True:
+        if pos >= end:
+            raise FrameError(PROTOBUF, "not WireStatMessages: truncated varint")
+        byte = buf[pos]
+        pos += 1
+        if byte < 0x80:
+            return pos
+
+
+def _piece_end(buf, pos, size):
+    """The end of the whole top-level fields from ``pos`` that first reach ``size``
+    bytes (or the frame's end)."""
+    end = len(buf)
+    stop = min(end, pos + size)
+    while pos < stop:
+        tag = buf[pos]
+        pos = pos + 1 if tag < 0x80 else _varint_end(buf, pos, end)
+        wire_type = tag & 7
+        if wire_type == 2:
+            length = buf[pos] if pos < end else 0x80
+            if length < 0x80:
+                pos += 1
+            else:
+                start = pos
+                pos = _varint_end(buf, pos, end)
+                length = 0
+                for i, byte in enumerate(buf[start:pos]):
+                    length |= (byte & 0x7F) << (7 * i)
+            pos += length
+        elif wire_type == 0:
+            pos = _varint_end(buf, pos, end)
+        elif wire_type == 1:
+            pos += 8
+        elif wire_type == 5:
+            pos += 4
+        else:  # 3 and 4: a group, which no proto3 sender writes; 6 and 7: no such type
+            raise FrameError(PROTOBUF, f"not WireStatMessages: wire type {wire_type} at the top level")
+        if pos > end:
+            raise FrameError(PROTOBUF, "not WireStatMessages: a field runs past the frame's end")
+    return pos
+
+
+def protobuf_pieces(payload, size=PROTOBUF_PIECE_BYTES):
+    """Split a ``WireStatMessages`` frame into pieces of whole top-level fields of about
+    ``size`` bytes (a longer field is a piece of its own), yielding one piece (``bytes``)
+    per step; ``decode_protobuf`` of each piece in turn gives the frame's stats. Each
+    piece is parsed as it is cut, so a frame that ``decode_protobuf`` would refuse
+    raises ``FrameError`` before the generator ends (and a top-level group, which the
+    parser takes in a whole frame, is refused here). For frames too big to decode in
+    one go: the caller can spread the steps over time."""
+    buf = bytes(payload)
+    pos = 0
+    while pos < len(buf):
+        end = _piece_end(buf, pos, size)
+        piece = buf[pos:end]
+        try:
+            WireStatMessages.FromString(piece)
+        except (_ProtobufDecodeError, RuntimeError, ValueError) as e:
+            raise FrameError(PROTOBUF, f"not WireStatMessages: {e}") from None
+        yield piece
+        pos = end

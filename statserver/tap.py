@@ -91,8 +91,9 @@ class Options(usage.Options):
     optParameters = [
         ["queue-size", None, "10000",
          "Stats held for the consumer before every connection is paused (backpressure)."],
-        ["max-message-size", None, str(1 << 20),
-         "Largest WebSocket message accepted, in bytes; a larger one is closed with 1009."],
+        ["max-message-size", None, str(5 << 20),
+         "Largest WebSocket message accepted, in bytes (default 5 MiB: 10,000 revisions"
+         " of the longest names in one protobuf frame); a larger one is closed with 1009."],
         ["ping-interval", None, "10",
          "Seconds between the server's own WebSocket pings to each client."],
         ["shutdown-timeout", None, "5",

@@ -33,7 +33,7 @@ def test_defaults():
     options = parse()
     assert options["port"] == "tcp:8080"
     assert options["queue-size"] == 10000
-    assert options["max-message-size"] == 1 << 20
+    assert options["max-message-size"] == 5 << 20
     assert options["ping-interval"] == 10.0
     assert options["shutdown-timeout"] == 5.0
     assert options["bucket-owner"] == []
