@@ -32,6 +32,10 @@ _NS_PER_S = 1_000_000_000
 # NamedTuple's generated __new__ (about a tenth of the decoding time).
 _new_stat = partial(tuple.__new__, StatMessage)
 _PROTOBUF_FIRST_BYTE = 0x0A  # field 1 (messages), wire type 2 (length-delimited)
+#: A JSON or gob frame carries one stat, a few hundred bytes even with the longest names
+#: Kubernetes allows; a bigger one is refused undecoded (parsing 5 MiB of JSON costs up
+#: to half a second of reactor time).
+ONE_STAT_MAX_BYTES = 64 * 1024
 
 
 class FrameError(ValueError):
@@ -55,9 +59,13 @@ def detect_format(payload, is_binary):
 def decode_frame(payload, is_binary, received_at=None):
     """Decode one frame; return ``(format, [StatMessage, ...])`` or raise ``FrameError``.
 
-    ``received_at`` (int nanoseconds since the Unix epoch) is stored in every stat.
+    ``received_at`` (int nanoseconds since the Unix epoch) is stored in every stat. A
+    JSON or gob frame (one stat) over :data:`ONE_STAT_MAX_BYTES` is a ``FrameError``.
     """
     fmt = detect_format(payload, is_binary)
+    if fmt != PROTOBUF and len(payload) > ONE_STAT_MAX_BYTES:
+        raise FrameError(fmt, f"{len(payload)} bytes, more than the {ONE_STAT_MAX_BYTES} "
+                              "bytes a frame of one stat may have")
     if fmt == JSON:
         return fmt, [decode_json(payload, received_at)]
     if fmt == PROTOBUF:

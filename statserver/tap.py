@@ -13,6 +13,7 @@ waits for the queue to drain, and only then the consumer writes out the rest and
 sinks.
 """
 
+import gc
 import signal
 import sys
 import threading
@@ -297,6 +298,11 @@ class StatserverService(MultiService):
         from statserver.systemd import raise_open_files_limit
 
         raise_open_files_limit()
+        # The objects of every module imported so far live as long as the process: out of
+        # the cyclic collector's sight, a full collection scans only what the server makes
+        # (about 50,000 objects fewer: 25 ms less of every full collection, docs/server.md).
+        gc.collect()
+        gc.freeze()
         super().startService()
         if self._handle_signals:
             self._reactor.callWhenRunning(self._install_signal_handlers)

@@ -243,3 +243,31 @@ async def test_a_decoder_bug_is_logged_with_its_traceback_and_counted(monkeypatc
     finally:
         globalLogPublisher.removeObserver(observer)
         await bounded(server.stopService())
+
+
+@pytest.mark.parametrize("binary", [False, True])
+@pytest_twisted.ensureDeferred
+async def test_a_json_or_gob_frame_bigger_than_one_stat_is_refused_undecoded(binary):
+    from statserver.formats import ONE_STAT_MAX_BYTES
+    from statserver.gobstat import encode_stat_frame
+
+    stat = StatMessage("ns", "padded", "pod")
+    if binary:  # a gob stream with a 70 KB pod name: decodable, far over one stat's size
+        frame = encode_stat_frame(stat._replace(pod_name="p" * 70_000))
+    else:  # valid JSON, padded with whitespace
+        frame = b'{"Key":{"Namespace":"ns","Name":"padded"},' + b" " * 70_000 + b'"Stat":{}}'
+    assert len(frame) > ONE_STAT_MAX_BYTES
+    fmt = "gob" if binary else "json"
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        client.send_frame(frame, binary=binary)
+        client.send_frame(GOOD)
+        [got] = await take(server, 1)
+        assert got.name == "after-the-bad-one"
+        assert errors(server, fmt) == 1
+        assert not client.closed.called
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
