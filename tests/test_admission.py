@@ -194,7 +194,7 @@ async def test_rejections_are_logged_rate_limited_with_the_value_escaped():
 
 @pytest.mark.parametrize("name", sorted(ERAS))
 def test_no_knative_stat_is_rejected(name):
-    # every name a Knative sender of every era wrote in ../shared/stat-frames
+    # every name a Knative sender of every era wrote in tests/data/stat-frames
     check = admission.Admission(None, _AlwaysAllow())
     for frame in read_frames(name):
         for d in frame["stats"]:
