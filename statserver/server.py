@@ -5,7 +5,7 @@ from collections import deque
 from autobahn.twisted.resource import WebSocketResource
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, DeferredQueue, maybeDeferred, succeed
-from twisted.internet.task import Cooperator
+from twisted.internet.task import Cooperator, TaskStopped
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
@@ -324,7 +324,7 @@ class StatsServer(Service):
         if waiting is not None:  # behind a frame of the same connection being sliced
             waiting.append((conn, payload, is_binary, received_at))
             return
-        if is_binary and len(payload) > PROTOBUF_PIECE_BYTES and payload[0] == 0x0A:
+        if len(payload) > PROTOBUF_PIECE_BYTES and detect_format(payload, is_binary) == PROTOBUF:
             self._start_slicing(conn, payload, received_at)
             return
         try:
@@ -390,6 +390,9 @@ class StatsServer(Service):
 
     def _sliced(self, result, conn):
         """A sliced frame is done: go on with the frames its connection sent after it."""
+        if isinstance(result, Failure) and not result.check(TaskStopped):
+            self._log.failure("Unexpected error decoding a frame from {peer}", result,
+                              peer=conn.peer)
         del self._slice_tasks[conn]
         waiting = self._slicing.pop(conn)
         while waiting:
