@@ -13,7 +13,7 @@ import (
 
 const (
 	pongTimeout  = 10 * time.Second // a ping unanswered this long fails the connection
-	closeTimeout = 5 * time.Second  // the server's answer to our close frame
+	closeTimeout = 30 * time.Second // the server's answer to our close frame, behind every frame it has not read yet
 	writeTimeout = 30 * time.Second // a frame the server does not take in this long
 )
 
