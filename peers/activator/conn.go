@@ -19,7 +19,8 @@ const (
 
 // result is what happened on one connection.
 type result struct {
-	sent      []Stat // the stats of the frames written, in order
+	sent      []Stat // with -sent: the stats of the frames written, in order
+	stats     int    // stats in the frames written
 	frames    int
 	pongs     int
 	closeCode int // with -wait-close: the code of the server's close frame, 0 if none came
@@ -97,7 +98,10 @@ func sendOn(cfg *config, c int) (res result) {
 			return false
 		}
 		res.frames++
-		res.sent = append(res.sent, f.Stats...)
+		res.stats += len(f.Stats)
+		if cfg.sentPath != "" {
+			res.sent = append(res.sent, f.Stats...)
+		}
 		return true
 	})
 	if err == nil {

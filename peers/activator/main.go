@@ -196,7 +196,7 @@ func send(cfg *config, stdout, stderr io.Writer) int {
 
 	stats, frameCount, pongs, failures := 0, 0, 0, 0
 	for c, r := range results {
-		stats += len(r.sent)
+		stats += r.stats
 		frameCount += r.frames
 		pongs += r.pongs
 		if cfg.waitClose > 0 {
