@@ -4,6 +4,8 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.websocket.xormasker import create_xor_masker
 from twisted.logger import Logger
 
+from statserver import SERVER_NAME
+
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_MESSAGE_TOO_BIG = 1009
 
@@ -135,7 +137,7 @@ class StatsServerFactory(WebSocketServerFactory):
     protocol = StatsServerProtocol
 
     def __init__(self, stats_server, *, reactor, max_message_size, ping_interval):
-        super().__init__(reactor=reactor)
+        super().__init__(reactor=reactor, server=SERVER_NAME)
         self.stats_server = stats_server
         self.setProtocolOptions(
             maxFramePayloadSize=max_message_size,
