@@ -223,7 +223,8 @@ def find_peers():
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "statserver-peer-bin"
     build = REPO / "peers" / "build.sh"
     print(f"building the Go peers with {build.relative_to(REPO)} into {cache} ...", flush=True)
-    r = subprocess.run(["sh", str(build), str(cache)], capture_output=True, text=True)
+    r = subprocess.run(["sh", str(build), str(cache), "activator", "refserver"],
+                       capture_output=True, text=True)
     if r.returncode == 0:
         return cache
     print(f"  cannot build them: {r.stderr.strip()[-500:]}", file=sys.stderr)

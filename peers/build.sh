@@ -1,6 +1,8 @@
 #!/bin/sh
+# Usage: build.sh [DIR [PROGRAM...]]
 # Builds every Go program under peers/ (each subdirectory holding a main package: activator,
-# refserver, ...) into DIR (default: ./peer-bin), offline, with Debian's Go in GOPATH mode.
+# refserver, gendata, ...), or only the PROGRAMs named, into DIR (default: ./peer-bin),
+# offline, with Debian's Go in GOPATH mode.
 #
 # Needs golang-go, golang-github-gorilla-websocket-dev and golang-google-protobuf-dev. When one
 # is missing they are installed with apt-get if that is usable (root, apt-get present), unless
@@ -8,6 +10,11 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-peer-bin}
+[ $# -gt 0 ] && shift
+only=" $* "
+for name in "$@"; do
+  [ -d "$here/$name" ] || { echo "peers/build.sh: no program peers/$name" >&2; exit 2; }
+done
 gopath=/usr/share/gocode
 packages="golang-go golang-github-gorilla-websocket-dev golang-google-protobuf-dev"
 
@@ -35,6 +42,7 @@ export GO111MODULE=off GOPATH="$gopath" GOFLAGS= GOCACHE="${GOCACHE:-/tmp/statse
 built=
 for dir in "$here"/*/; do
   name=$(basename "$dir")
+  [ "$only" = "  " ] || case "$only" in *" $name "*) ;; *) continue ;; esac
   ls "$dir"*.go >/dev/null 2>&1 || continue
   [ "$(cd "$dir" && go list -f '{{.Name}}' .)" = main ] || continue
   (cd "$dir" && go build -o "$out/$name" .)

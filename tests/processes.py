@@ -36,7 +36,7 @@ def go_peers(out_dir, programs=("activator", "refserver")):
             pytest.fail(f"STATSERVER_PEER_BIN={given} holds no {', '.join(missing)}")
         return Path(given)
     build = subprocess.run(
-        ["sh", str(PEERS_BUILD), str(out_dir)], capture_output=True, text=True, timeout=600,
+        ["sh", str(PEERS_BUILD), str(out_dir), *programs], capture_output=True, text=True, timeout=600,
         env=dict(os.environ, STATSERVER_PEERS_NO_INSTALL="1"),
     )
     if build.returncode == GO_MISSING:
