@@ -17,6 +17,8 @@ from processes import go_peers, run_process
 from twisted.internet.defer import Deferred
 from wsclient import bounded, delivered, ws_url
 
+from statserver.gob import GoOpaque, decode
+
 TIMEOUT = 30
 ERAS = [name.removesuffix(".jsonl") for name in shared_data.ERAS]
 
@@ -37,6 +39,27 @@ def key(d):
     """Comparable form: Go writes 0 for a float64 zero, we hold 0.0."""
     return json.dumps({k: float(v) if isinstance(v, int) else v for k, v in d.items()},
                       sort_keys=True)
+
+
+def shape(value):
+    """Field names and kinds of a gob value decoded without a target (which fills in the
+    fields a frame leaves out)."""
+    if isinstance(value, dict):
+        return {name: shape(v) for name, v in value.items()}
+    if isinstance(value, GoOpaque):
+        return f"opaque {value.kind}"
+    return type(value).__name__
+
+
+@pytest.mark.parametrize("era", shared_data.GOB_ERAS)
+@pytest_twisted.ensureDeferred
+async def test_go_activator_gob_frames_have_the_reference_frames_shape(activator, era):
+    # the delivery test below cannot tell a wrong era shape that we happen to decode
+    code, out, err = await activator("-dump", "-era", era, "-n", "1")
+    assert code == 0, out + err
+    ours = decode(bytes.fromhex(json.loads(out)["frame"]))
+    reference = decode(shared_data.read_frames(f"{era}.jsonl")[0]["payload"])
+    assert shape(ours) == shape(reference)
 
 
 @pytest.mark.parametrize("era", ERAS)
