@@ -1,12 +1,15 @@
 """Go's own sender against our server: ``peers/activator`` (gorilla/websocket, Go's
 encoding/gob, every Knative era) sends, our StatsServer delivers exactly what it sent.
 
+The Go refserver (the benchmark's reference) must count what the activator sends.
+
 The peers are built once a session by ``peers/build.sh`` into a temporary directory
 (``$STATSERVER_PEER_BIN`` names a directory of already built ones instead); where Debian's
 Go is not installed the tests skip and say so.
 """
 
 import json
+import os
 import re
 
 import pytest
@@ -14,8 +17,11 @@ import pytest_twisted
 import shared_data
 import wsclient
 from processes import go_peers, run_process
+from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from wsclient import bounded, delivered, ws_url
+from twisted.internet.error import ProcessDone
+from twistproc import Twist
+from wsclient import bounded, delivered, http_get, ws_url
 
 from statserver.gob import GoOpaque, decode
 
@@ -24,10 +30,15 @@ ERAS = [name.removesuffix(".jsonl") for name in shared_data.ERAS]
 
 
 @pytest.fixture(scope="session")
-def activator(tmp_path_factory):
+def peer_bin(tmp_path_factory):
+    """The directory of the built ``activator`` and ``refserver``."""
+    return go_peers(tmp_path_factory.mktemp("peer-bin"))
+
+
+@pytest.fixture(scope="session")
+def activator(peer_bin):
     """Run the Go activator with some arguments: ``(exit code, stdout, stderr)``."""
-    path = str(go_peers(tmp_path_factory.mktemp("peer-bin"), ["activator"]) / "activator")
-    return lambda *args: run_process(path, list(args))
+    return lambda *args: run_process(str(peer_bin / "activator"), list(args))
 
 
 async def start_server(**options):
@@ -123,3 +134,38 @@ async def test_go_activator_answers_the_servers_pings(activator):
             await bounded(server.stats.get(), TIMEOUT)
     finally:
         await bounded(server.stopService(), TIMEOUT)
+
+
+def metric(body, name):
+    return float(re.search(rb"^%s (\S+)$" % name.encode(), body, re.M).group(1))
+
+
+@pytest.mark.parametrize(("fmt", "era", "rejected_era"), [("gob", "seed", "v02"),
+                                                          ("proto", "proto-ts", "v10")])
+@pytest_twisted.ensureDeferred
+async def test_refserver_counts_every_stat_and_rejects_other_eras(peer_bin, activator, fmt, era,
+                                                                  rejected_era):
+    # ingest.py's rates against the Go server mean nothing if it does not count every stat
+    refserver = Twist()
+    path = str(peer_bin / "refserver")
+    refserver.process = reactor.spawnProcess(
+        refserver, path, [path, "-addr", "127.0.0.1:0", "-format", fmt], env=os.environ)
+    try:
+        line = await refserver.stdout.first(lambda line: "listening on" in line)
+        address = re.search(r"listening on (127\.0\.0\.1:\d+),", line).group(1)
+        url = f"ws://{address}/"
+        # the last ping's pong comes after the refserver has decoded every frame before it
+        code, out, err = await activator("-url", url, "-era", era, "-conns", "3", "-n", "50",
+                                         "-batch", "7", "-ping", "1s")
+        assert code == 0, out + err
+        code, out, err = await activator("-url", url, "-era", rejected_era, "-n", "4",
+                                         "-ping", "1s")
+        assert code == 0, out + err
+        status, _, body = await http_get(int(address.rsplit(":", 1)[1]), b"/metrics")
+        assert status == 200
+        assert metric(body, "statserver_stats_received_total") == 150
+        assert metric(body, "refserver_frames_rejected_total") == 4
+        refserver.process.signalProcess("TERM")
+        assert isinstance(await bounded(refserver.ended, TIMEOUT), ProcessDone)
+    finally:
+        refserver.kill()
