@@ -97,7 +97,8 @@ class DashboardResource(Resource):
         history = self.dashboard.history
         args = parse_qs(request.uri.partition(b"?")[2].decode("latin-1"),
                         keep_blank_values=True, encoding="utf-8", errors="replace")
-        pairs = list(zip(args.get("ns", []), args.get("name", [])))[:MAX_HISTORY_REVISIONS]
+        pairs = list(zip(args.get("ns", []), args.get("name", []), strict=False))
+        pairs = pairs[:MAX_HISTORY_REVISIONS]
         revisions = []
         for namespace, name in pairs:
             samples = history.revision(namespace, name)

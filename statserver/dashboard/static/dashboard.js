@@ -79,6 +79,7 @@
     const status = $("status");
     status.textContent = text;
     status.className = "status " + className;
+    document.body.classList.toggle("stale", className !== "live");
   }
 
   function connect() {
@@ -193,43 +194,40 @@
     return Number.isInteger(value) ? String(value) : value.toFixed(1);
   }
 
-  // Draws each {values, className} as a path scaled to the largest value; a null value
-  // breaks its line. Returns the number of points drawn of the first series.
-  function drawLines(svg, width, height, lines, withAxes) {
+  // Draws each {values, className} as a path scaled to the largest value (the first
+  // on top); a null value breaks its line. Sets data-points to the number of points of
+  // the first series; returns the largest value.
+  function drawLines(svg, width, height, lines, withAxis) {
     while (svg.firstChild) svg.firstChild.remove();
     let max = 0, n = 0;
     for (const line of lines) {
       n = Math.max(n, line.values.length);
       for (const v of line.values) if (v !== null && v > max) max = v;
     }
-    const top = withAxes ? 12 : 2, bottom = height - (withAxes ? 14 : 2);
-    if (withAxes) {
-      svg.append(svgEl("line", {x1: 0, y1: bottom, x2: width, y2: bottom, class: "axis"}));
-      const label = svgEl("text", {x: 4, y: 10});
-      label.textContent = "max " + fmt(max);
-      svg.append(label);
-    }
+    const top = 2, bottom = height - 2;
+    if (withAxis) svg.append(svgEl("line", {x1: 0, y1: bottom, x2: width, y2: bottom, class: "axis"}));
     const scale = max > 0 ? (bottom - top) / max : 0;
     const step = n > 1 ? width / (n - 1) : 0;
     let drawn = 0;
-    lines.forEach((line, li) => {
+    for (let li = lines.length - 1; li >= 0; li--) {
+      const values = lines[li].values;
       let d = "", pen = false, count = 0;
-      line.values.forEach((v, i) => {
+      values.forEach((v, i) => {
         if (v === null || v === undefined) { pen = false; return; }
         const x = (n > 1 ? i * step : width / 2).toFixed(1);
         const y = (bottom - v * scale).toFixed(1);
         d += (pen ? "L" : "M") + x + " " + y + " ";
-        if (!pen && (i === line.values.length - 1 || line.values[i + 1] === null)) {
+        if (!pen && (i === values.length - 1 || values[i + 1] === null)) {
           d += "l0.01 0 ";  // a lone point still shows
         }
         pen = true;
         count += 1;
       });
       if (li === 0) drawn = count;
-      if (d) svg.append(svgEl("path", {d: d, class: line.className}));
-    });
+      if (d) svg.append(svgEl("path", {d: d, class: lines[li].className}));
+    }
     svg.setAttribute("data-points", String(drawn));
-    return drawn;
+    return max;
   }
 
   // ---- senders ----
@@ -331,6 +329,9 @@
       view.length + " of " + state.rows.length) + ")";
     $("revisions-empty").hidden = state.rows.length > 0;
     $("revisions-spacer").style.height = view.length * ROW_HEIGHT + "px";
+    const tall = Math.max(ROW_HEIGHT * 3, Math.round(window.innerHeight * 0.6));
+    $("revisions-viewport").style.height = Math.min(tall, view.length * ROW_HEIGHT + 2) + "px";
+    $("revisions-viewport").hidden = view.length === 0;
     renderRows();
   }
 
@@ -479,8 +480,11 @@
         svg = svgEl("svg", {viewBox: "0 0 600 200", preserveAspectRatio: "none"});
         box.append(svg);
       }
-      drawLines(svg, 600, 200, [{values: samples[a], className: "s0"},
+      const max = drawLines(svg, 600, 200, [{values: samples[a], className: "s0"},
         {values: samples[b], className: "faint"}], true);
+      const c = state.snapshot ? state.snapshot.config : null;
+      box.previousElementSibling.dataset.scale = "top " + fmt(max) +
+        (c ? " · last " + c.history_length_seconds + " s, a point every " + c.history_resolution_seconds + " s" : "");
     }
   }
 
