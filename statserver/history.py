@@ -3,11 +3,12 @@ sampled every ``resolution`` seconds over the last ``length`` seconds.
 
 Memory is bounded: a revision's samples are one ``array('f')`` of ``4 × length /
 resolution`` float32 values (a ring shared by all revisions, NaN before its first sample),
-so at the defaults (300 s every 5 s: 60 samples) 960 bytes of samples plus about 140 of
-Python overhead: ``BYTES_PER_REVISION`` (measured by ``tests/test_history.py``). The
-aggregator tracks at most ``--max-revisions`` revisions and a revision it dropped is
-dropped here at the next sample, so the total is at most ``max_revisions ×
-bytes_per_revision()`` (about 11 MB at 10,000). The server's figures are a few deques of
+so at the defaults (300 s every 5 s: 60 samples) 960 bytes of samples plus 170-230 of
+Python overhead (array header, dict slot, key tuple): at most ``bytes_per_revision()`` =
+1,200, checked with ``tracemalloc`` by ``tests/test_history.py``. The aggregator tracks at
+most ``--max-revisions`` revisions and a revision it dropped is dropped here at the next
+sample, so the total is at most ``max_revisions × bytes_per_revision()``: 12 MB at the
+default 10,000 (11.3 MB measured). The server's figures are a few deques of
 the same length. ``length=0`` keeps nothing.
 """
 
@@ -18,8 +19,8 @@ from collections import deque
 DEFAULT_LENGTH = 300  # seconds
 DEFAULT_RESOLUTION = 5  # seconds
 #: Python's overhead per revision beyond its float32 samples (array header, dict slot and
-#: key tuple), an upper bound measured with ``tracemalloc`` on CPython 3.10-3.13.
-OVERHEAD_PER_REVISION = 200
+#: key tuple): 170-230 bytes measured with ``tracemalloc``, rounded up.
+OVERHEAD_PER_REVISION = 240
 #: The figures of the server kept over time (see ``Dashboard.server_figures``).
 SERVER_SERIES = ("stats_per_second_gob", "stats_per_second_json", "stats_per_second_protobuf",
                  "connections", "decode_errors_per_second", "rejected_stats_per_second",
@@ -79,25 +80,14 @@ class History:
         """Record one sample at ``now`` (seconds): ``revisions`` is the aggregator's
         current ``RevisionAverages`` (every revision not among them is forgotten),
         ``server`` a dict of the ``SERVER_SERIES`` figures."""
-        if not self.size:
-            return
-        self.times.append(now)
-        for name, values in self.server.items():
-            values.append(server.get(name))
-        slot = self._slot = (self._slot + 1) % self.size
-        base = slot * 4
-        old, new, blank = self._series, {}, self._blank
-        for r in revisions:
-            key = (r.namespace, r.name)
-            samples = old.pop(key, None)
-            if samples is None:
-                samples = array("f", blank)
-            samples[base] = r.stable_concurrency
-            samples[base + 1] = r.panic_concurrency
-            samples[base + 2] = r.stable_rps
-            samples[base + 3] = r.panic_rps
-            new[key] = samples
-        self._series = new
+        sampler = self.begin_sample()
+        sampler.add(revisions)
+        sampler.finish(now, server)
+
+    def begin_sample(self):
+        """A ``Sampler`` to record one sample a few revisions at a time; until its
+        ``finish``, readers see the samples before it."""
+        return Sampler(self)
 
     def revision(self, namespace, name):
         """The samples of one revision, oldest first, as four lists (stable and panic
@@ -113,3 +103,43 @@ class History:
 
 def _finite(value):
     return round(value, 6) if math.isfinite(value) else None
+
+
+class Sampler:
+    """One sample of a ``History`` in the making: ``add`` revisions' averages (every
+    revision tracked, in any number of calls), then ``finish``."""
+
+    def __init__(self, history):
+        self._history = history
+        self._slot = (history._slot + 1) % history.size if history.size else 0
+        self._new = {}
+
+    def add(self, revisions):
+        """Write the averages of these ``RevisionAverages`` into the new sample."""
+        history = self._history
+        if not history.size:
+            return
+        old, new, blank = history._series, self._new, history._blank
+        base = self._slot * 4
+        for r in revisions:
+            key = (r.namespace, r.name)
+            samples = old.get(key)
+            if samples is None:
+                samples = array("f", blank)
+            samples[base] = r.stable_concurrency
+            samples[base + 1] = r.panic_concurrency
+            samples[base + 2] = r.stable_rps
+            samples[base + 3] = r.panic_rps
+            new[key] = samples
+
+    def finish(self, now, server):
+        """Complete the sample at ``now`` (seconds) with the server's figures; revisions
+        not added are forgotten."""
+        history = self._history
+        if not history.size:
+            return
+        history.times.append(now)
+        for name, values in history.server.items():
+            values.append(server.get(name))
+        history._slot = self._slot
+        history._series = self._new

@@ -35,6 +35,7 @@
     selected: null,     // [namespace, name] of the revision view
     lastSnapshotAt: 0,
     firstRendered: false,
+    renderMs: [],       // ms the latest snapshots took to parse and render
     source: null,
   };
 
@@ -89,7 +90,10 @@
     source.addEventListener("snapshot", (event) => {
       state.lastSnapshotAt = Date.now();
       setStatus("live", "live");
+      const started = performance.now();
       render(JSON.parse(event.data));
+      state.renderMs.push(performance.now() - started);  // for benchmarks/dashboard.py
+      if (state.renderMs.length > 60) state.renderMs.shift();
     });
     source.onerror = () => {
       setStatus("disconnected: reconnecting…", "disconnected");
