@@ -473,7 +473,7 @@
       const threshold = state.snapshot.config.panic_threshold;
       $("revision-figures").textContent = "concurrency " + fmt(row[SC]) + " stable, " + fmt(row[PC]) +
         " panic · RPS " + fmt(row[SR]) + " stable, " + fmt(row[PR]) + " panic · " + row[PODS] +
-        " pods · last stat " + fmtAge(row[AGE]) + " ago" + (isPanic(row, threshold) ? " · ▲ panic" : "");
+        (row[PODS] === 1 ? " pod" : " pods") + " · last stat " + fmtAge(row[AGE]) + " ago" + (isPanic(row, threshold) ? " · ▲ panic" : "");
     }
     const entry = state.history.get(key(ns, name));
     const samples = entry ? entry.samples : [[], [], [], []];
