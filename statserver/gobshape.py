@@ -31,6 +31,7 @@ RELEASES = {
     "json": "Knative v0.16–v0.19",
     "protobuf": "Knative v0.17–v0.18",
     "protobuf+timestamp": "Knative v0.19 and later",
+    "unknown": "gob of no known Knative StatMessage shape",
 }
 UNKNOWN = "unknown"
 _CACHE_SIZE = 256

@@ -155,42 +155,48 @@ async def test_api_connections_lists_every_sender_with_its_format_and_counts():
         before = time.time()
         gob = await connect(port)
         proto = await connect(port)
+        plain = await connect(port)
         silent = await connect(port)
-        peers = {c: f"tcp4:127.0.0.1:{c.transport.getHost().port}" for c in (gob, proto, silent)}
+        peers = {c: f"tcp4:127.0.0.1:{c.transport.getHost().port}"
+                 for c in (gob, proto, plain, silent)}
         stat = StatMessage("ns", "rev", "p", 1.0, timestamp=int(before) * 10**9)
         gob.send_frame(encode_stat_frame(stat, era="v12"))
         gob.send_frame(encode_stat_frame(stat, era="v12"))
         gob.send_frame(b"\x30not gob")  # a bad gob frame
         proto.send_frame(encode_protobuf([stat, stat, stat]))
-        proto.send_frame(encode_protobuf([stat._replace(timestamp=None)]))
+        proto.send_frame(encode_protobuf([stat]))
         proto.send_frame(encode_json(stat).encode(), binary=False)
-        await bounded(until(lambda: sum(i.frames for i in server.connection_infos()) == 6))
+        plain.send_frame(encode_protobuf([stat._replace(timestamp=None)]))
+        await bounded(until(lambda: sum(i.frames for i in server.connection_infos()) == 7))
         code, headers, body = await http_get(port, b"/api/v1/connections")
         assert code == 200
         assert headers.getRawHeaders(b"content-type") == [b"application/json"]
         rows = {c["peer"]: c for c in json.loads(body)["connections"]}
         peer = peers.get
-        assert set(rows) == {peer(gob), peer(proto), peer(silent)}
+        assert set(rows) == set(peers.values())
         g, p, s = rows[peer(gob)], rows[peer(proto)], rows[peer(silent)]
-        assert g["formats"] == [{"kind": "v12", "era": "v12 · Knative v0.12–v0.15", "frames": 2}]
+        assert g["formats"] == [{"kind": "v12", "era": "v12 · Knative v0.12–v0.15",
+                                 "format": "gob", "frames": 2}]
         assert (g["frames"], g["stats"], g["bad_frames"]) == (3, 2, 1)
         assert p["formats"] == [
-            {"kind": "json", "era": "json · Knative v0.16–v0.19", "frames": 1},
-            {"kind": "protobuf", "era": "protobuf · Knative v0.17–v0.18", "frames": 1},
             {"kind": "protobuf+timestamp", "era": "protobuf+timestamp · Knative v0.19 and later",
-             "frames": 1}]
+             "format": "protobuf", "frames": 2},
+            {"kind": "json", "era": "json · Knative v0.16–v0.19", "format": "json", "frames": 1}]
         assert (p["frames"], p["stats"], p["bad_frames"]) == (3, 5, 0)
+        assert rows[peer(plain)]["formats"] == [
+            {"kind": "protobuf", "era": "protobuf · Knative v0.17–v0.18", "format": "protobuf",
+             "frames": 1}]
         assert (s["frames"], s["formats"], s["last_frame_age_seconds"]) == (0, [], None)
         for row in (g, p):
             assert 0 <= row["last_frame_age_seconds"] < 10
         since = row["connected_since"]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", since)
         silent.sendClose()
-        await bounded(until(lambda: len(server.connection_infos()) == 2))
+        await bounded(until(lambda: len(server.connection_infos()) == 3))
         code, _, body = await http_get(port, b"/api/v1/connections")
         assert peer(silent) not in {c["peer"] for c in json.loads(body)["connections"]}
-        gob.sendClose()
-        proto.sendClose()
+        for client in (gob, proto, plain):
+            client.sendClose()
     finally:
         await stop(server, dashboard)
 
