@@ -6,10 +6,12 @@ render in headless Chromium.
    averages, encode the JSON once), with and without a history sample, and its size.
 2. End to end: ``twist statserver`` in a subprocess, N revisions sent to it over one
    WebSocket (protobuf, 100 stats a frame), then Debian's Chromium (headless, through
-   Selenium and ``/usr/bin/chromedriver``) loads ``/dashboard/`` ``--loads`` times. First
-   render = the page's ``statserver-first-render`` mark (set once the first snapshot is on
-   screen), in ms since navigation start. Then the page's own parse + render time of each
-   later snapshot, and the time to scroll to the middle of the table and draw.
+   Selenium and ``/usr/bin/chromedriver``) loads ``/dashboard/`` ``--loads`` times, each
+   in a fresh browser, then ``--loads`` times more as reloads of one browser. First render
+   = the page's ``statserver-first-render`` mark (set once the first snapshot is on
+   screen), in ms since navigation start (``statserver-first-snapshot``: when it arrived).
+   Then the page's own parse + render time of each later snapshot, and the time to scroll
+   to the middle of the table and draw.
 
     python benchmarks/dashboard.py [--revisions 10000] [--loads 5] [--repeat 5]
 """
@@ -130,37 +132,54 @@ def send_revisions(port, revisions):
     raise SystemExit("the revisions did not all arrive")
 
 
+FIRST_RENDER = "return performance.getEntriesByName('statserver-first-render')"
+SNAPSHOT = "return performance.getEntriesByName('statserver-first-snapshot')[0].startTime"
+
+
+def first_render(driver, port):
+    """Load the page; ms from navigation start to the first snapshot received and to it
+    drawn."""
+    from browser import wait_for
+
+    driver.get(f"http://127.0.0.1:{port}/dashboard/")
+    wait_for(driver, lambda d: d.execute_script(FIRST_RENDER + ".length"), 30)
+    return (driver.execute_script(SNAPSHOT),
+            driver.execute_script(FIRST_RENDER + "[0].startTime"))
+
+
 def browser_figures(port, loads):
     from browser import missing, start_browser, wait_for
 
     reason = missing()
     if reason:
         raise SystemExit(f"no browser: {reason}")
+    cold = []
+    for _ in range(loads):  # a fresh Chromium for each load
+        driver = start_browser()
+        try:
+            cold.append(first_render(driver, port))
+        finally:
+            driver.quit()
     driver = start_browser()
     try:
-        first = []
-        for _ in range(loads):
-            driver.get(f"http://127.0.0.1:{port}/dashboard/")
-            wait_for(driver, lambda d: d.execute_script(
-                "return performance.getEntriesByName('statserver-first-render').length"), 30)
-            first.append(driver.execute_script(
-                "return performance.getEntriesByName('statserver-first-render')[0].startTime"))
-            rows = driver.execute_script(
-                "return document.querySelectorAll('#revisions-rows .row').length")
+        first_render(driver, port)
+        warm = [first_render(driver, port) for _ in range(loads)]  # reloads
+        rows = driver.execute_script(
+            "return document.querySelectorAll('#revisions-rows .row').length")
         # the page's own time per later snapshot (parse + render), over 10 snapshots
         wait_for(driver, lambda d: d.execute_script(
             "return window.statserverDashboard.state.renderMs.length") >= 11, 30)
         updates = driver.execute_script("return window.statserverDashboard.state.renderMs")[1:]
         scroll = driver.execute_async_script("""
-            const done = arguments[arguments.length - 1], box = document.getElementById('revisions-viewport');
-            const t = performance.now();
+            const done = arguments[arguments.length - 1];
+            const box = document.getElementById('revisions-viewport'), t = performance.now();
             box.scrollTop = box.scrollHeight / 2;
             requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t)));
         """)
         total = driver.execute_script("return window.statserverDashboard.state.rows.length")
     finally:
         driver.quit()
-    return first, rows, total, updates, scroll
+    return cold, warm, rows, total, updates, scroll
 
 
 def main():
@@ -183,13 +202,16 @@ def main():
     process, port = start_server(args.revisions)
     try:
         send_revisions(port, args.revisions)
-        first, rows, total, updates, scroll = browser_figures(port, args.loads)
+        cold, warm, rows, total, updates, scroll = browser_figures(port, args.loads)
     finally:
         process.terminate()
         process.wait(30)
-    print(f"page, headless Chromium, {total} revisions:")
-    print(f"  first render: median {statistics.median(first):.0f} ms (loads: "
-          f"{', '.join(f'{t:.0f}' for t in first)}), {rows} rows in the DOM")
+    print(f"page, headless Chromium, {total} revisions, {rows} rows in the DOM;"
+          f" ms from navigation start to the first snapshot received / drawn:")
+    for label, runs in (("fresh browser", cold), ("reload", warm)):
+        print(f"  first render, {label}: median {statistics.median(r[1] for r in runs):.0f} ms,"
+              f" max {max(r[1] for r in runs):.0f} (runs: "
+              f"{', '.join(f'{s:.0f}/{r:.0f}' for s, r in runs)})")
     print(f"  each later snapshot (parse + render): median {statistics.median(updates):.0f} ms,"
           f" max {max(updates):.0f} ms")
     print(f"  scroll to the middle and draw: {scroll:.0f} ms")

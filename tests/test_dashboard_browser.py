@@ -185,7 +185,12 @@ async def test_sorting_and_filtering(browser, servers, tmp_path):
     await open_dashboard(browser, server)
     await in_thread(wait_for, browser, lambda d: len(rows(d)) == 3, 5, "3 rows")
     names = lambda d: [r[1] for r in rows(d)]  # noqa: E731
-    assert names(browser) == ["checkout-00001", "checkout-00003", "search-00002"]  # by name
+    # by namespace and name at first, as /api/v1/revisions lists them
+    assert names(browser) == ["checkout-00003", "checkout-00001", "search-00002"]
+    name_header = browser.find_element("css selector", "#revisions-head button[data-column='1']")
+    await in_thread(name_header.click)  # by name (ties by namespace)
+    await in_thread(wait_for, browser, lambda d: names(d) == [
+        "checkout-00001", "checkout-00003", "search-00002"], 3, "not sorted by name")
 
     header = browser.find_element("css selector", "#revisions-head button[data-column='2']")
     await in_thread(header.click)  # stable concurrency, highest first

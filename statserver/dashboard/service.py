@@ -131,7 +131,8 @@ class Dashboard(Service):
 
     def add_viewer(self, request):
         """Start an event stream on ``request``; False when ``max_viewers`` are open.
-        The viewer gets the latest snapshot at once if it is fresh, else the next one."""
+        The viewer gets the latest snapshot at once if it is at most a history sample
+        old, and a fresh one as soon as it is built."""
         if len(self.viewers) >= self.max_viewers:
             return False
         viewer = Viewer(request)
@@ -140,9 +141,12 @@ class Dashboard(Service):
         request.notifyFinish().addBoth(lambda _: self._drop(viewer))
         request.write(b"retry: 1000\n\n")
         now = self.reactor.seconds()
-        if self._event is not None and now - self._event[0] < self.interval:
+        age = None if self._event is None else now - self._event[0]
+        if age is not None and age < self.history.resolution + self.interval:
+            # at most one history sample old (built for it while nobody watched): a
+            # first paint now, the fresh snapshot follows within the build's time
             viewer.send(self._event[1])
-        else:
+        if age is None or age >= self.interval:
             self._start_build(now, False)
         return True
 

@@ -26,7 +26,7 @@
     snapshot: null,
     rows: [],           // the snapshot's revision rows
     view: [],           // rows after filtering and sorting
-    sortIndex: NAME, sortDir: 1,
+    sortIndex: NS, sortDir: 1,  // the server's order (namespace, name): sorting it is linear
     namespace: "", text: "",
     namespaces: "",     // the namespace options now in the select, joined
     history: new Map(), // revision key -> {version, samples}
@@ -90,6 +90,7 @@
     source.addEventListener("snapshot", (event) => {
       state.lastSnapshotAt = Date.now();
       setStatus("live", "live");
+      if (!state.firstRendered) performance.mark("statserver-first-snapshot");
       const started = performance.now();
       render(JSON.parse(event.data));
       state.renderMs.push(performance.now() - started);  // for benchmarks/dashboard.py
