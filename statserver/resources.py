@@ -3,9 +3,11 @@
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from statserver import SERVER_NAME
 from statserver import metrics as _metrics
 
 _TEXT = b"text/plain; charset=utf-8"
+_SERVER = SERVER_NAME.encode("ascii")
 
 
 def is_kubelet_probe(request):
@@ -153,6 +155,8 @@ class StatsRoot(Resource):
         self.putChild(b"metrics", metrics)
 
     def getChildWithDefault(self, path, request):
+        # every response names us rather than twisted.web ("TwistedWeb/x")
+        request.setHeader(b"server", _SERVER)
         if is_kubelet_probe(request):
             return PROBE
         if (path == b"" and not request.postpath and self.browser_page is not None
