@@ -169,6 +169,14 @@ async def test_a_revision_appears_within_2s_with_the_api_numbers_and_its_sparkli
         ".getAttribute('data-points'))") >= 2, 5, "revision view without chart")
     assert "ns-a/rev-a" in browser.find_element("id", "revision-title").text
     screenshot(browser, tmp_path, "revision")
+    # about one history request a sample (one a second here), not a request loop
+    fetches = ("return performance.getEntriesByType('resource')"
+               ".filter(e => e.name.includes('/dashboard/history')).length")
+    renders = "return window.statserverDashboard.state.renderMs.length"
+    before, seen = browser.execute_script(fetches), browser.execute_script(renders)
+    await in_thread(wait_for, browser, lambda d: d.execute_script(renders) >= seen + 3, 10,
+                    "no snapshots")
+    assert browser.execute_script(fetches) - before <= 6
     sender.sendClose()
     assert console_errors(browser) == []
 

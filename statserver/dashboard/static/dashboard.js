@@ -415,30 +415,37 @@
   function loadVisibleHistory() {
     if (state.historyLoading || !state.snapshot || !state.snapshot.config.history_length_seconds) return;
     const [first, last] = visibleRange();
-    const wanted = state.view.slice(first, last).filter((r) => {
-      const entry = state.history.get(key(r[NS], r[NAME]));
+    const stale = ([ns, name]) => {
+      const entry = state.history.get(key(ns, name));
       return !entry || entry.version !== state.historyVersion;
-    }).map((r) => [r[NS], r[NAME]]);
-    if (state.selected) wanted.push(state.selected);
+    };
+    const wanted = state.view.slice(first, last).map((r) => [r[NS], r[NAME]]).filter(stale);
+    if (state.selected && stale(state.selected)) wanted.push(state.selected);
     if (!wanted.length) return;
     const query = wanted.map(([ns, name]) =>
       "ns=" + encodeURIComponent(ns) + "&name=" + encodeURIComponent(name)).join("&");
     const version = state.historyVersion;
     state.historyLoading = true;
+    let loaded = false;
     fetch("history?" + query, {cache: "no-store"})
       .then((response) => response.ok ? response.json() : Promise.reject(response.status))
       .then((body) => {
+        if (state.history.size > 2000) state.history.clear();  // bounded: what was seen lately
+        for (const [ns, name] of wanted) {  // no samples yet is an answer too
+          state.history.set(key(ns, name), {version: version, samples: [[], [], [], []]});
+        }
         for (const r of body.revisions) {
           state.history.set(key(r.namespace, r.name), {version: version, samples: r.samples});
         }
-        if (state.history.size > 2000) state.history.clear();  // bounded: only what was seen
+        loaded = true;
         renderRows();
         if (state.selected) renderRevisionView();
       })
-      .catch(() => {})
+      .catch(() => {})  // the next sample or scroll asks again
       .finally(() => {
         state.historyLoading = false;
-        if (version !== state.historyVersion) loadVisibleHistory();
+        // rows scrolled into view meanwhile, or a newer sample
+        if (loaded) loadVisibleHistory();
       });
   }
 
@@ -448,10 +455,20 @@
     location.hash = "revision=" + encodeURIComponent(ns) + "/" + encodeURIComponent(name);
   }
 
-  function onHash() {
+  function selectedFromHash() {
     const match = /^#revision=([^/]*)\/(.*)$/.exec(location.hash);
-    if (match) {
-      state.selected = [decodeURIComponent(match[1]), decodeURIComponent(match[2])];
+    if (!match) return null;
+    try {
+      return [decodeURIComponent(match[1]), decodeURIComponent(match[2])];
+    } catch (error) {  // a hand-edited address: show the overview
+      return null;
+    }
+  }
+
+  function onHash() {
+    const selected = selectedFromHash();
+    if (selected) {
+      state.selected = selected;
       $("overview").hidden = true;
       $("revision-view").hidden = false;
       state.history.delete(key(state.selected[0], state.selected[1]));
