@@ -11,7 +11,8 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.protocol import Protocol
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.protocol import Factory, Protocol
 from twisted.web.client import Agent
 from twisted.web.http_headers import Headers
 from wsclient import bounded, connect, http_get, port_of, start_server, until
@@ -305,3 +306,57 @@ async def test_history_endpoint_gives_the_samples_of_the_revisions_asked_for():
         sender.sendClose()
     finally:
         await stop(server, dashboard)
+
+
+class SlowStream(EventStream):
+    """A raw HTTP/1.1 client of ``/dashboard/events`` that stops reading at once (its
+    socket buffers fill, then the server's), until ``resume()``."""
+
+    def connectionMade(self):
+        self.transport.write(b"GET /dashboard/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        self.transport.pauseProducing()
+
+    def dataReceived(self, data):
+        # chunked: each event is one chunk ("<size>\r\n<event>\r\n")
+        self.buffer += data
+        self.events = re.findall(rb"event: snapshot\ndata: \{.*?\]\}\n\n", self.buffer)
+
+    def resume(self):
+        self.transport.resumeProducing()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_slow_viewer_skips_snapshots_and_catches_up():
+    server, aggregator, dashboard = await serving(interval=0.05)
+    port = port_of(server)
+    try:
+        for i in range(4000):  # about 0.2 MB a snapshot: the socket buffers fill in seconds
+            aggregator.record(StatMessage(f"namespace-{i % 10}", f"revision-{i:05d}", "pod",
+                                          1.0, received_at=int(time.time() * 1e9)))
+        slow = SlowStream()
+        await bounded(TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(
+            _Once(slow)))
+        fast = await open_stream(port)
+        await bounded(until(lambda: any(v.skipped > 3 for v in dashboard.viewers), 0.05), 30)
+        [stuck] = [v for v in dashboard.viewers if v.skipped > 3]
+        assert stuck.paused
+        # the other viewer is not held up by it
+        seen = len(fast.events)
+        await bounded(until(lambda: len(fast.events) > seen + 3))
+        # once it reads again, it gets whole snapshots again
+        slow.resume()
+        await bounded(until(lambda: not stuck.paused), 30)
+        sent = stuck.skipped
+        await bounded(until(lambda: len(slow.events) > 2), 30)
+        assert all(json.loads(e.split(b"data: ", 1)[1])["revisions"] for e in slow.events)
+        assert stuck.skipped == sent or stuck.paused
+    finally:
+        await stop(server, dashboard)
+
+
+class _Once(Factory):
+    def __init__(self, protocol):
+        self._protocol = protocol
+
+    def buildProtocol(self, addr):
+        return self._protocol
