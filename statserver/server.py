@@ -271,6 +271,10 @@ class StatsServer(Service):
 
     # ---- connections (called by StatsServerProtocol) ----
 
+    def connection_infos(self):
+        """The ``ConnectionInfo`` of every open sender connection."""
+        return [conn.info for conn in self._connections if conn.info is not None]
+
     def _connection_opened(self, conn):
         self._connections.add(conn)
         self.metrics.connections.inc()
@@ -330,16 +334,17 @@ class StatsServer(Service):
         try:
             fmt, stats = decode_frame(payload, is_binary, received_at)
         except FrameError as e:
-            self._bad_frame(conn, e.format, e.reason)
+            self._bad_frame(conn, e.format, e.reason, received_at)
             return
         except Exception:  # a decoder bug: logged with its traceback, the connection kept
             self._bad_frame(conn, detect_format(payload, is_binary), "decoder bug",
-                            failure=Failure())
+                            received_at, failure=Failure())
             return
         stats = self._admission.admit(stats, conn.peer)
         # count first: a waiting consumer runs inside put_many()
         self._frames[fmt] += 1
         self._received[fmt] += len(stats)
+        conn.info.frame(fmt, payload, stats, received_at)
         self.stats.put_many(stats)
         if not self.paused and len(self.stats.pending) >= self.queue_size:
             self._pause()
@@ -364,13 +369,14 @@ class StatsServer(Service):
                 pieces.append(piece)
                 yield None
         except FrameError as e:
-            self._bad_frame(conn, PROTOBUF, e.reason)
+            self._bad_frame(conn, PROTOBUF, e.reason, received_at)
             return
         except Exception:
-            self._bad_frame(conn, PROTOBUF, "decoder bug", failure=Failure())
+            self._bad_frame(conn, PROTOBUF, "decoder bug", received_at, failure=Failure())
             return
-        del payload
+        payload = pieces[0] if pieces else b""
         self._frames[PROTOBUF] += 1
+        first = True
         while pieces:
             while self.paused and not self.stopping:
                 room = Deferred()
@@ -379,10 +385,15 @@ class StatsServer(Service):
             try:
                 stats = decode_protobuf(pieces.pop(0), received_at)
             except Exception:  # each piece parsed once already: a decoder bug
-                self._bad_frame(conn, PROTOBUF, "decoder bug", failure=Failure())
+                self._bad_frame(conn, PROTOBUF, "decoder bug", received_at, failure=Failure())
                 return
             stats = self._admission.admit(stats, conn.peer)
             self._received[PROTOBUF] += len(stats)
+            if first:  # the connection's figures count the frame once, with all its stats
+                conn.info.frame(PROTOBUF, payload, stats, received_at)
+                first = False
+            else:
+                conn.info.stats += len(stats)
             self.stats.put_many(stats)
             if not self.paused and len(self.stats.pending) >= self.queue_size:
                 self._pause()
@@ -410,9 +421,10 @@ class StatsServer(Service):
             done, self._slicing_done = self._slicing_done, []
             _fire_all(done)
 
-    def _bad_frame(self, conn, fmt, reason, failure=None):
+    def _bad_frame(self, conn, fmt, reason, received_at, failure=None):
         self._frames[fmt] += 1
         self._errors[fmt].inc()
+        conn.info.bad_frame(fmt, received_at)
         if self._bad_frame_log.allow():
             held = self._bad_frame_log.suppressed
             self._bad_frame_log.suppressed = 0

@@ -105,3 +105,16 @@ def test_stats_log_and_api_take_a_time_rfc3339_cannot_write(seconds, tmp_path):
     aggregator.record(stat)
     body = json.loads(ApiResource(aggregator).render(DummyRequest([b"v1", b"revisions"])))
     assert [r["name"] for r in body["revisions"]] == ["rev"]
+
+
+def test_dashboard_snapshot_takes_any_string():
+    from statserver.dashboard.service import Dashboard
+    from statserver.server import StatsServer
+
+    aggregator = fed()
+    dashboard = Dashboard(StatsServer(None, reactor=aggregator.clock), aggregator,
+                          reactor=aggregator.clock)
+    event = dashboard.build_now(aggregator.clock.seconds())  # UnicodeEncodeError before
+    data = event.decode("utf-8").split("data: ", 1)[1]
+    rows = json.loads(data)["revisions"]
+    assert sorted(row[0] for row in rows) == sorted(HOSTILE)
