@@ -43,6 +43,9 @@ async def test_other_connections_are_served_while_a_big_frame_is_decoded():
         assert names(from_a) == [*map(str, range(90_000)), "after"]  # in order, all
         assert server.metrics.frames.value("protobuf") == 3
         assert server.metrics.stats_received.value("protobuf") == 90_002
+        # the sender's figures (/api/v1/connections) count the big frame once
+        [info] = [i for i in server.connection_infos() if i.frames == 2]
+        assert info.stats == 90_001
         sender.sendClose()
         bystander.sendClose()
         await bounded(sender.closed)
