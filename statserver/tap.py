@@ -13,6 +13,7 @@ waits for the queue to drain, and only then the consumer writes out the rest and
 sinks.
 """
 
+import gc
 import os
 import signal
 import sys
@@ -99,8 +100,9 @@ class Options(usage.Options):
     optParameters = [
         ["queue-size", None, "10000",
          "Stats held for the consumer before every connection is paused (backpressure)."],
-        ["max-message-size", None, str(1 << 20),
-         "Largest WebSocket message accepted, in bytes; a larger one is closed with 1009."],
+        ["max-message-size", None, str(5 << 20),
+         "Largest WebSocket message accepted, in bytes (default 5 MiB: 10,000 revisions"
+         " of the longest names in one protobuf frame); a larger one is closed with 1009."],
         ["ping-interval", None, "10",
          "Seconds between the server's own WebSocket pings to each client; 0: no pings."],
         ["shutdown-timeout", None, "5",
@@ -117,6 +119,17 @@ class Options(usage.Options):
          "Window averaging: linear or weighted-exponential (Knative's two algorithms)."],
         ["max-revisions", None, "10000",
          "Most revisions averaged at once; stats of further revisions are counted and refused."],
+        ["max-clock-skew", None, "5",
+         "Seconds a sender's timestamp may be ahead of or behind the receive time; a stat"
+         " beyond it is averaged at its receive time (and counted)."],
+        ["history-length", None, "300",
+         "Seconds of history the dashboard's charts keep (0: none), a multiple of --history-resolution."],
+        ["history-resolution", None, "5",
+         "Seconds between two samples of the dashboard's history."],
+    ]
+
+    optFlags = [
+        ["no-dashboard", None, "Serve no dashboard (/dashboard/ and its redirect of / are gone)."],
     ]
 
     def __init__(self):
@@ -167,6 +180,13 @@ class Options(usage.Options):
         _seconds(self, "shutdown-timeout", zero_ok=True)
         _check_endpoint(self["port"])
         _check_aggregation_options(self)
+        from statserver.history import check_history
+
+        try:
+            self["history-length"], self["history-resolution"] = check_history(
+                self["history-length"], self["history-resolution"])
+        except ValueError as e:
+            raise usage.UsageError(f"invalid --history-length/--history-resolution: {e}") from None
         path = self["bucket-owners-file"]
         if path is not None:
             try:
@@ -206,7 +226,8 @@ def _check_aggregation_options(options):
     for name, check in (("stable-window", aggregate.check_stable_window),
                         ("panic-window-percentage", aggregate.check_panic_window_percentage),
                         ("aggregation", aggregate.check_aggregation),
-                        ("max-revisions", aggregate.check_max_revisions)):
+                        ("max-revisions", aggregate.check_max_revisions),
+                        ("max-clock-skew", aggregate.check_max_clock_skew)):
         try:
             options[name] = check(options[name])
         except ValueError as e:
@@ -242,14 +263,23 @@ def makeService(options, reactor=None):
     sinks = [Summary(registry=server.registry, reactor=reactor)]
     if options["stats-log"] is not None:
         sinks.append(StatsLog(options["stats-log"], reactor=reactor))
-    sinks.append(_aggregator(options, server, reactor))
-    return StatserverService(
+    aggregator = _aggregator(options, server, reactor)
+    sinks.append(aggregator)
+    service = StatserverService(
         server,
         sinks,
         port_description=options["port"],
         bucket_owners=bucket_owners,
         reactor=reactor,
     )
+    if not options.get("no-dashboard"):
+        from statserver.dashboard import install
+        from statserver.history import History
+
+        history = History(options.get("history-length", 300), options.get("history-resolution", 5))
+        # added last, so stopped first: the event streams end before the server stops
+        install(server, aggregator, reactor=reactor, history=history).setServiceParent(service)
+    return service
 
 
 def _log_priorities_for_journald(options):
@@ -269,7 +299,7 @@ def _log_priorities_for_journald(options):
 
 def _aggregator(options, server, reactor):
     """The per-revision windowed averages: a sink, on /metrics and at /api."""
-    from statserver.aggregate import Aggregator
+    from statserver.aggregate import DEFAULT_MAX_CLOCK_SKEW, Aggregator
     from statserver.aggregate_metrics import AggregateCollector
     from statserver.api import ApiResource
 
@@ -279,9 +309,10 @@ def _aggregator(options, server, reactor):
         panic_window_percentage=options.get("panic-window-percentage", 10.0),
         aggregation=options.get("aggregation", "linear"),
         max_revisions=options.get("max-revisions", 10000),
+        max_clock_skew=options.get("max-clock-skew", DEFAULT_MAX_CLOCK_SKEW),
     )
     server.registry.register(AggregateCollector(aggregator))
-    server.root.putChild(b"api", ApiResource(aggregator))
+    server.root.putChild(b"api", ApiResource(aggregator, connections=server.connection_infos))
     return aggregator
 
 
@@ -347,6 +378,11 @@ class StatserverService(MultiService):
 
         raise_open_files_limit()
         _log_implementation()
+        # The objects of every module imported so far live as long as the process: out of
+        # the cyclic collector's sight, a full collection scans only what the server makes
+        # (about 50,000 objects fewer: 25 ms less of every full collection, docs/server.md).
+        gc.collect()
+        gc.freeze()
         super().startService()
         if self._handle_signals:
             self._reactor.callWhenRunning(self._install_signal_handlers)

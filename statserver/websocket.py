@@ -8,6 +8,7 @@ from autobahn.websocket.xormasker import create_xor_masker
 from twisted.logger import Logger
 
 from statserver import SERVER_NAME
+from statserver.connections import ConnectionInfo
 
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_MESSAGE_TOO_BIG = 1009
@@ -66,6 +67,7 @@ class StatsServerProtocol(WebSocketServerProtocol):
         self.reading_paused = False
         self.restarting = False
         self._ping_timed_out_while_paused = False
+        self.info = None  # a ConnectionInfo once open (/api/v1/connections)
 
     def connectionMade(self):
         super().connectionMade()
@@ -76,6 +78,7 @@ class StatsServerProtocol(WebSocketServerProtocol):
 
     def onOpen(self):
         try:
+            self.info = ConnectionInfo(self.peer, int(self.factory.reactor.seconds() * 1e9))
             self.factory.stats_server._connection_opened(self)
         except Exception:
             self._log.failure("Unexpected error opening {peer}", peer=self.peer)
@@ -103,6 +106,15 @@ class StatsServerProtocol(WebSocketServerProtocol):
             self.factory.stats_server._frame_received(self, payload, isBinary)
         except Exception:  # never into the reactor
             self._log.failure("Unexpected error handling a frame from {peer}", peer=self.peer)
+
+    def _max_message_size_exceeded(self, msg_size, max_msg_size, reason):
+        # autobahn's hook before it fails the connection with 1009: say who and how big
+        try:
+            self.factory.stats_server._message_too_big(self, msg_size)
+        except Exception:
+            self._log.failure("Unexpected error logging an oversize message from {peer}",
+                              peer=self.peer)
+        super()._max_message_size_exceeded(msg_size, max_msg_size, reason)
 
     def onClose(self, wasClean, code, reason):
         try:

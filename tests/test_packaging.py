@@ -69,6 +69,8 @@ def test_the_wheel_installs_a_working_command(dist, tmp_path):
     assert "statserver/stat.proto" in names
     # the compiled accelerator, built wherever a C compiler is (always so in CI)
     assert any(n.startswith("statserver/_speedups.") and n.endswith(".so") for n in names)
+    for asset in ("index.html", "dashboard.js", "dashboard.css", "icon.svg"):
+        assert f"statserver/dashboard/static/{asset}" in names
     assert not any(n.startswith(("tests/", "benchmarks/", "peers/")) for n in names)
     bin_dir = fresh_venv(tmp_path / "venv")
     run(bin_dir / "pip", "install", "-q", wheel)
