@@ -4,7 +4,10 @@ A sink is any object with ``record(stat)``, called once per stat in queue order.
 also have ``start()`` (called when the consumer starts) and ``close()`` (called once, after
 the last ``record``; it may return a Deferred). A sink that can take many stats faster
 than one by one may have ``record_many(stats)``: it is then given lists of stats instead,
-and when it raises, the whole list counts as failed.
+and when it raises, the whole list counts as failed. A sink that can fall behind (a
+writer thread) may have ``ready()``: None when it can take more now, else a Deferred that
+fires when it can; the consumer then takes nothing more until it fires, so the queue
+fills and the server's backpressure pauses the senders.
 """
 
 from prometheus_client import Counter
@@ -96,6 +99,13 @@ class StatsConsumer(Service):
         """Record everything the queue holds now, then (while running) wait for more."""
         self._wakeup = None
         while True:
+            if self.running:
+                busy = self._busy_sink()
+                if busy is not None:
+                    busy.addCallback(lambda _: self._take())
+                    busy.addErrback(lambda f: f.trap(CancelledError))
+                    self._waiting = busy
+                    return
             batch = take_all(self.queue)
             if not batch:
                 break
@@ -105,6 +115,16 @@ class StatsConsumer(Service):
             d.addCallback(self._taken)
             d.addErrback(lambda f: f.trap(CancelledError))
             self._waiting = d
+
+    def _busy_sink(self):
+        """The Deferred of the first sink that cannot take more now, or None."""
+        for sink in self.sinks:
+            ready = getattr(sink, "ready", None)
+            if ready is not None:
+                d = ready()
+                if d is not None:
+                    return d
+        return None
 
     def _taken(self, stat):
         self._waiting = None

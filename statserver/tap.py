@@ -235,7 +235,7 @@ def makeService(options, reactor=None):
     # serves HTTP, a child of server.root, e.g. server.root.putChild(b"api", ...)).
     sinks = [Summary(registry=server.registry, reactor=reactor)]
     if options["stats-log"] is not None:
-        sinks.append(StatsLog(options["stats-log"], reactor=reactor))
+        sinks.append(StatsLog(options["stats-log"], reactor=reactor, registry=server.registry))
     sinks.append(_aggregator(options, server, reactor))
     return StatserverService(
         server,
