@@ -6,6 +6,7 @@ from twisted.web.resource import Resource
 from statserver import metrics as _metrics
 from statserver.channel import routing_host
 from statserver.ratelimit import RateLimit
+from statserver.render import SharedRender, serve
 
 _TEXT = b"text/plain; charset=utf-8"
 
@@ -60,18 +61,36 @@ class HealthzResource(Resource):
 
 
 class MetricsResource(Resource):
-    """``/metrics``: the Prometheus text exposition of one registry, rendered here in the
-    reactor thread."""
+    """``/metrics``: the Prometheus text exposition of one registry, then of each source
+    added with ``add_sliced`` (an object whose ``exposition(parts)`` renders in slices,
+    such as ``AggregateCollector``). One render at a time, spread over reactor turns and
+    shared by the requests of the next second (``statserver.render``)."""
 
     isLeaf = True
 
-    def __init__(self, registry):
+    def __init__(self, registry, clock=None):
         super().__init__()
+        if clock is None:
+            from twisted.internet import reactor as clock
         self._registry = registry
+        self._sliced = []
+        self.render_cache = SharedRender(self._steps, clock)
+
+    def add_sliced(self, source):
+        """Render ``source.exposition(parts)`` after the registry."""
+        self._sliced.append(source)
+
+    def _steps(self, parts):
+        parts.append(_metrics.render(self._registry))
+        yield
+        for source in self._sliced:
+            yield from source.exposition(parts)
 
     def render_GET(self, request):
-        request.setHeader(b"content-type", _metrics.CONTENT_TYPE_LATEST.encode("ascii"))
-        return _metrics.render(self._registry)
+        return serve(request, self.render_cache.body(),
+                     _metrics.CONTENT_TYPE_LATEST.encode("ascii"))
+
+    render_HEAD = render_GET
 
 
 class WebSocketEntry(Resource):

@@ -184,9 +184,8 @@ class StatsServer(Service):
             refused=lambda reason, peer: self.site.refused(reason, peer),
             clock=reactor,
         )
-        self.root = StatsRoot(
-            entry, HealthzResource(lambda: self.stopping), MetricsResource(self.registry)
-        )
+        self.metrics_page = MetricsResource(self.registry, clock=reactor)
+        self.root = StatsRoot(entry, HealthzResource(lambda: self.stopping), self.metrics_page)
         # idle plain-HTTP connections (probes, scrapes) closed after a minute rather than
         # twisted.web's 12 hours; a WebSocket, once upgraded, is not subject to it
         self.site = StatsSite(
@@ -290,6 +289,10 @@ class StatsServer(Service):
             conn.close_for_restart()
         elif self.paused:
             conn.pause_reading()
+
+    def decode_errors_total(self):
+        """Frames that failed to decode so far, all formats."""
+        return int(sum(counter._value.get() for counter in self._errors.values()))
 
     def _websockets_full(self):
         return self.max_connections is not None and len(self._connections) >= self.max_connections

@@ -233,7 +233,7 @@ def makeService(options, reactor=None):
     )
     # Every stat goes to each sink in this order. A new output is a sink here (and, if it
     # serves HTTP, a child of server.root, e.g. server.root.putChild(b"api", ...)).
-    sinks = [Summary(registry=server.registry, reactor=reactor)]
+    sinks = [Summary(reactor=reactor, decode_errors=server.decode_errors_total)]
     if options["stats-log"] is not None:
         sinks.append(StatsLog(options["stats-log"], reactor=reactor, registry=server.registry))
     sinks.append(_aggregator(options, server, reactor))
@@ -259,8 +259,10 @@ def _aggregator(options, server, reactor):
         aggregation=options.get("aggregation", "linear"),
         max_revisions=options.get("max-revisions", 10000),
     )
-    server.registry.register(AggregateCollector(aggregator))
-    server.root.putChild(b"api", ApiResource(aggregator))
+    # rendered in slices by /metrics, not in server.registry (whose other readers, such
+    # as the summary's decode-error count, would each compute every revision's averages)
+    server.metrics_page.add_sliced(AggregateCollector(aggregator))
+    server.root.putChild(b"api", ApiResource(aggregator, clock=reactor))
     return aggregator
 
 
