@@ -6,7 +6,12 @@ must stay usable on its own); ``StatsServer`` is loaded on first use.
 
 from statserver.model import StatMessage
 
-__all__ = ["StatMessage", "StatsServer"]
+__version__ = "0.2.0"
+
+# What the server calls itself in HTTP `Server:` headers and the WebSocket handshake.
+SERVER_NAME = f"statserver/{__version__}"
+
+__all__ = ["SERVER_NAME", "StatMessage", "StatsServer", "__version__"]
 
 
 def __getattr__(name):

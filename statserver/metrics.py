@@ -2,10 +2,18 @@
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from statserver import __version__
 from statserver.formats import FORMATS
 
 __all__ = ["CONTENT_TYPE_LATEST", "FormatCounts", "ServerMetrics", "render"]
@@ -47,6 +55,12 @@ class ServerMetrics:
     def __init__(self, registry=None):
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        # the standard process_* (open fds, memory, CPU) and python_info series, as on
+        # prometheus_client's default registry, which the server does not use
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build_info = Info("statserver_build", "statserver's version", registry=r)
+        self.build_info.info({"version": __version__})
         self.stats_received = FormatCounts(
             "statserver_stats_received", "Stats put on the queue, by wire format", r
         )

@@ -3,12 +3,14 @@
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from statserver import SERVER_NAME
 from statserver import metrics as _metrics
 from statserver.channel import routing_host
 from statserver.ratelimit import RateLimit
 from statserver.render import SharedRender, serve
 
 _TEXT = b"text/plain; charset=utf-8"
+_SERVER = SERVER_NAME.encode("ascii")
 
 
 def is_kubelet_probe(request):
@@ -168,6 +170,8 @@ class StatsRoot(Resource):
         self.putChild(b"metrics", metrics)
 
     def getChildWithDefault(self, path, request):
+        # every response names us rather than twisted.web ("TwistedWeb/x")
+        request.setHeader(b"server", _SERVER)
         if is_kubelet_probe(request):
             return PROBE
         return super().getChildWithDefault(path, request)

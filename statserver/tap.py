@@ -69,7 +69,7 @@ def _check_endpoint(description, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     try:
-        return serverFromString(reactor, description)
+        endpoint = serverFromString(reactor, description)
     except KeyError as e:
         # systemd:name=... naming a socket systemd did not pass us.
         reason = f"no socket {e} was passed by systemd (LISTEN_FDNAMES)"
@@ -79,6 +79,13 @@ def _check_endpoint(description, reactor=None):
         reason = "unknown or missing parameter for this endpoint type"
     except Exception as e:  # ValueError mostly; any parse error is a usage error here
         reason = str(e) or type(e).__name__
+    else:
+        # serverFromString takes any integer as a TCP port; binding 99999 would fail
+        # only at start, with status 1 rather than a usage error's 64.
+        port = getattr(endpoint, "_port", None)
+        if not isinstance(port, int) or 0 <= port <= 65535:
+            return endpoint
+        reason = f"port {port} is not between 0 and 65535"
     raise usage.UsageError(f"invalid --port {description!r}: {reason}")
 
 
@@ -109,7 +116,7 @@ class Options(usage.Options):
         ["max-message-size", None, str(1 << 20),
          "Largest WebSocket message accepted, in bytes; a larger one is closed with 1009."],
         ["ping-interval", None, "10",
-         "Seconds between the server's own WebSocket pings to each client."],
+         "Seconds between the server's own WebSocket pings to each client; 0: no pings."],
         ["shutdown-timeout", None, "5",
          "Seconds to close connections and drain the queue on SIGTERM (Knative's is 5)."],
         ["bucket-owners-file", None, None,
@@ -159,6 +166,11 @@ class Options(usage.Options):
 
     opt_p = opt_port
 
+    def opt_version(self):
+        """Print statserver's version (and its main dependencies') and exit."""
+        print(version_line())
+        sys.exit(0)
+
     def opt_bucket_owner(self, name):
         """A bucket this process owns (Knative HA, e.g. autoscaler-bucket-00-of-02); repeat for more. Without any, every bucket is served."""
         if not name.strip():
@@ -168,7 +180,7 @@ class Options(usage.Options):
     def postOptions(self):
         for name in ("queue-size", "max-message-size"):
             _positive_int(self, name)
-        _seconds(self, "ping-interval", zero_ok=False)
+        _seconds(self, "ping-interval", zero_ok=True)
         _seconds(self, "shutdown-timeout", zero_ok=True)
         if self["max-connections"] is not None:
             _positive_int(self, "max-connections")
@@ -187,6 +199,19 @@ class Options(usage.Options):
                 open(path, "a", encoding="utf-8").close()
             except OSError as e:
                 raise usage.UsageError(f"cannot write --stats-log {path!r}: {_why(e)}") from None
+
+
+def version_line():
+    """``statserver 0.2.0 (Twisted 26.10.0, autobahn 26.11.1, Python 3.11.7)``."""
+    import platform
+
+    import autobahn
+
+    import twisted
+    from statserver import __version__
+
+    return (f"statserver {__version__} (Twisted {twisted.__version__}, "
+            f"autobahn {autobahn.__version__}, Python {platform.python_version()})")
 
 
 def _why(error):
@@ -216,6 +241,7 @@ def makeService(options, reactor=None):
     from statserver.statslog import StatsLog
     from statserver.summary import Summary
 
+    _log_priorities_for_journald(options)
     bucket_owners = None
     if options["bucket-owner"] or options["bucket-owners-file"]:
         bucket_owners = BucketOwners(
@@ -244,6 +270,21 @@ def makeService(options, reactor=None):
         bucket_owners=bucket_owners,
         reactor=reactor,
     )
+
+
+def _log_priorities_for_journald(options):
+    """When twist's text log goes to the journal, have each line carry its level
+    (``statserver.journald``). ``twist`` starts logging after ``makeService``, with the
+    observer factory of its own options, the parent of ours."""
+    from twisted.logger import textFileLogObserver
+
+    from statserver.journald import is_journal_stream, journald_text_observer
+
+    twist = getattr(options, "parent", None)
+    if twist is None or twist.get("fileLogObserverFactory") is not textFileLogObserver:
+        return
+    if is_journal_stream(twist.get("logFile")):
+        twist["fileLogObserverFactory"] = journald_text_observer
 
 
 def _aggregator(options, server, reactor):

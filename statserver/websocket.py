@@ -4,6 +4,7 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.websocket.xormasker import create_xor_masker
 from twisted.logger import Logger
 
+from statserver import SERVER_NAME
 from statserver.ratelimit import LimitedLog
 
 CLOSE_SERVICE_RESTART = 1012
@@ -173,7 +174,7 @@ class StatsServerFactory(WebSocketServerFactory):
     protocol = StatsServerProtocol
 
     def __init__(self, stats_server, *, reactor, max_message_size, ping_interval):
-        super().__init__(reactor=reactor)
+        super().__init__(reactor=reactor, server=SERVER_NAME)
         self.stats_server = stats_server
         self.setProtocolOptions(
             maxFramePayloadSize=max_message_size,

@@ -80,7 +80,9 @@ def test_every_option(tmp_path):
         (["--queue-size", "many"], ["--queue-size", "many"]),
         (["--max-message-size", "-1"], ["--max-message-size", "positive"]),
         (["--max-message-size", "1.5"], ["--max-message-size"]),
-        (["--ping-interval", "0"], ["--ping-interval", "more than zero"]),
+        (["--ping-interval", "-1"], ["--ping-interval", "zero or more"]),
+        (["--port", "tcp:99999"], ["--port", "tcp:99999", "65535"]),
+        (["--port", "tcp6:-1"], ["--port", "65535"]),
         (["--ping-interval", "nan"], ["--ping-interval"]),
         (["--shutdown-timeout", "-1"], ["--shutdown-timeout", "zero or more"]),
         (["--shutdown-timeout", "inf"], ["--shutdown-timeout"]),
@@ -241,3 +243,10 @@ def test_bind_failure_while_running_stops_the_reactor_with_status_1():
     for trigger, args, kwargs in fake_reactor.triggers["after"]["shutdown"]:
         trigger(*args, **kwargs)
     assert exits == [1]
+
+
+def test_ping_interval_zero_turns_pings_off():
+    options = parse("--port", "tcp:0:interface=127.0.0.1", "--ping-interval", "0")
+    assert options["ping-interval"] == 0
+    server = makeService(options, reactor=reactor).server
+    assert server.factory.autoPingInterval == 0 and server.factory.autoPingTimeout == 0

@@ -173,6 +173,8 @@ def run_twist(*args):
     "args,first_line",
     [
         (["--port", "tcp:notaport"], "Error: invalid --port 'tcp:notaport': "),
+        (["--port", "tcp:99999"],
+         "Error: invalid --port 'tcp:99999': port 99999 is not between 0 and 65535"),
         (["--queue-size", "-1"], "Error: --queue-size must be a positive whole number, not '-1'"),
         (["--stats-log", "/nonexistent/stats.jsonl"],
          "Error: cannot write --stats-log '/nonexistent/stats.jsonl': No such file or directory"),
