@@ -82,7 +82,7 @@ class AggregateCollector:
         for chunk in aggregator.revisions_in_slices(SLICE):
             revisions.extend(chunk)
             yield
-        concurrency, rps, pods, tracked, refused_revisions, refused_stats = self._families()
+        concurrency, rps, pods, *counts = self._families()
         for family, lines in ((concurrency, _window_lines), (rps, _window_lines),
                               (pods, _pods_lines)):
             # the family's HELP and TYPE lines, then its samples written here
@@ -92,24 +92,28 @@ class AggregateCollector:
                 # never fails on any string: a name that is not UTF-8 comes out escaped
                 parts.append(text.encode("utf-8", "backslashreplace"))
                 yield
-        tracked.add_metric([], len(aggregator))
-        refused_revisions.add_metric([], aggregator.refused_revisions)
-        refused_stats.add_metric([], aggregator.refused_stats)
-        parts.append(generate_latest(_Families([tracked, refused_revisions, refused_stats])))
+        self._add_counts(counts)
+        parts.append(generate_latest(_Families(counts)))
 
     def collect(self):
         aggregator = self.aggregator
-        concurrency, rps, pods, tracked, refused_revisions, refused_stats = self._families()
+        concurrency, rps, pods, *counts = self._families()
         for r in aggregator.revisions():
             concurrency.add_metric([r.namespace, r.name, "stable"], r.stable_concurrency)
             concurrency.add_metric([r.namespace, r.name, "panic"], r.panic_concurrency)
             rps.add_metric([r.namespace, r.name, "stable"], r.stable_rps)
             rps.add_metric([r.namespace, r.name, "panic"], r.panic_rps)
             pods.add_metric([r.namespace, r.name], r.pods)
+        self._add_counts(counts)
+        return (concurrency, rps, pods, *counts)
+
+    def _add_counts(self, counts):
+        """The aggregator's own counts, into the families after the three per revision."""
+        aggregator = self.aggregator
+        tracked, refused_revisions, refused_stats = counts
         tracked.add_metric([], len(aggregator))
         refused_revisions.add_metric([], aggregator.refused_revisions)
         refused_stats.add_metric([], aggregator.refused_stats)
-        return (concurrency, rps, pods, tracked, refused_revisions, refused_stats)
 
 
 def _window_lines(name, r):
