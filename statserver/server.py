@@ -10,6 +10,7 @@ from twisted.web.server import Site
 
 from statserver.channel import FD_RESERVE, HEADER_TIMEOUT, Refusal, RefusalLog, StatsChannel
 from statserver.formats import FORMATS, FrameError, decode_frame, detect_format
+from statserver.lag import ReactorLag
 from statserver.metrics import ServerMetrics
 from statserver.ratelimit import RateLimit as _RateLimit
 from statserver.resources import HealthzResource, MetricsResource, StatsRoot, WebSocketEntry
@@ -169,6 +170,7 @@ class StatsServer(Service):
         self._frames = self.metrics.frames.counts
         self._received = self.metrics.stats_received.counts
         self._errors = {f: self.metrics.decode_errors.labels(f) for f in FORMATS}
+        self.lag = ReactorLag(reactor, self.registry)
         self._bad_frame_log = _RateLimit(reactor)
         self._pause_log = _RateLimit(reactor, burst=1, period=60.0)
 
@@ -212,6 +214,7 @@ class StatsServer(Service):
             self.site.max_open = max(1, limit - FD_RESERVE)
             if self.max_connections is None:
                 self.max_connections = max(1, limit - FD_RESERVE - PROBE_RESERVE)
+        self.lag.start()
         d = self.endpoint.listen(self.site)
         d.addCallbacks(self._listened, self._listen_failed)
 
@@ -236,6 +239,7 @@ class StatsServer(Service):
         if self.stopping:
             return succeed(None)
         self.stopping = True
+        self.lag.stop()
         self._log.info(
             "Stats server shutting down: {connections} connections, {queued} stats queued",
             connections=len(self._connections),
