@@ -47,12 +47,17 @@ class StatsQueue(DeferredQueue):
                 return
             waiting.pop(0).callback(obj)
 
-    def take_all(self):
-        """Remove and return every pending object (a list, oldest first; maybe empty)."""
+    def take_all(self, limit=None):
+        """Remove and return every pending object, or the oldest ``limit`` (a list,
+        oldest first; maybe empty)."""
         taken = self.pending
         if not taken:
             return []
-        self.pending = []
+        if limit is not None and len(taken) > limit:
+            taken = taken[:limit]
+            del self.pending[:limit]
+        else:
+            self.pending = []
         self._on_get()
         return taken
 
