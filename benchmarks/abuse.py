@@ -25,6 +25,7 @@ import os
 import re
 import resource
 import socket
+import statistics
 import sys
 import tempfile
 import threading
@@ -214,17 +215,25 @@ class Run:
 def run_scenario(name, scenario, tmp, quick):
     extra, stats_log = scenario.server_args(tmp), scenario.stats_log
     run = Run(tmp, extra, stats_log=stats_log)
+    stall = received = None
     try:
         time.sleep(0.5)  # settle after start-up
         rss_before = rss_mb(run.pid)
         probe = Probe(run.port)
         probe.start()
-        scenario.run(run, quick)
+        try:
+            scenario.run(run, quick)
+        except Exception as e:  # a server that stops answering (before the fixes)
+            run.note = f"scenario failed: {e!r}"
         probe.stop()
-        text = metrics(run.port)
-        stall = sample(text, "statserver_reactor_stall_max_seconds")
-        received = sample(text, "statserver_stats_received_total")
         rss_after = rss_mb(run.pid)
+        try:
+            text = metrics(run.port)
+            if "statserver_reactor_stall_max_seconds" in text:
+                stall = sample(text, "statserver_reactor_stall_max_seconds") * 1e3
+            received = int(sample(text, "statserver_stats_received_total"))
+        except OSError as e:
+            run.note += f"; /metrics failed: {e!r}"
         codes = f"/metrics {get(run.port, '/metrics')}, /api {get(run.port, '/api/v1/revisions')}"
     finally:
         run.server.stop()
@@ -237,12 +246,29 @@ def run_scenario(name, scenario, tmp, quick):
     run.server.log.seek(0)
     lines = run.server.log.read().count(b"\n")
     return {
-        "scenario": name, "probe": probe.worst * 1e3, "stall": stall * 1e3,
+        "scenario": name, "probe": probe.worst * 1e3, "stall": stall,
         "rss": f"{rss_before:.0f}→{rss_after:.0f}", "sent": run.sent,
-        "received": int(received), "logged": logged, "lines": lines,
+        "received": "-" if received is None else received, "logged": logged, "lines": lines,
         "note": "; ".join(x for x in (run.note, codes) if x),
         "probe_failures": probe.failures,
     }
+
+
+def median_row(rows):
+    """The run of median stall (else probe) of a scenario's repeated runs."""
+    key = (lambda r: r["stall"]) if all(r["stall"] is not None for r in rows) else (
+        lambda r: r["probe"])
+    ordered = sorted(rows, key=key)
+    row = dict(ordered[len(ordered) // 2])
+    row["probe"] = statistics.median(r["probe"] for r in rows)
+    if len(rows) > 1:
+        stalls = [r["stall"] for r in rows if r["stall"] is not None]
+        row["runs"] = ", ".join(f"{x:.0f}" for x in stalls) if stalls else ""
+    return row
+
+
+def ms(value):
+    return "-" if value is None else f"{value:.0f}"
 
 
 # ---- scenarios ----
@@ -544,6 +570,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--only", help="comma-separated scenario names: " + ", ".join(SCENARIOS))
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each scenario; the median is printed")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(SCENARIOS)
     for name in names:
@@ -555,10 +583,11 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            row = run_scenario(name, SCENARIOS[name](), tmp, args.quick)
+            row = median_row([run_scenario(name, SCENARIOS[name](), tmp, args.quick)
+                              for _ in range(args.repeat)])
             rows.append(row)
             print(f"  {row['scenario']:15s} probe {row['probe']:7.1f} ms  stall "
-                  f"{row['stall']:6.1f} ms  RSS {row['rss']:>9s} MB  stats "
+                  f"{ms(row['stall']):>5s} ms  RSS {row['rss']:>9s} MB  stats "
                   f"{row['sent']}/{row['received']}/{row['logged']}  lines {row['lines']}"
                   f"  {row['note']}", flush=True)
     print()
@@ -566,9 +595,9 @@ def main():
           " stats sent/received/logged | lines logged | notes |")
     print("|---|---:|---:|---|---|---:|---|")
     for r in rows:
-        print(f"| {r['scenario']} | {r['probe']:.0f} | {r['stall']:.0f} | {r['rss']} |"
+        stall = ms(r["stall"]) + (f" ({r['runs']})" if r.get("runs") else "")
+        print(f"| {r['scenario']} | {r['probe']:.0f} | {stall} | {r['rss']} |"
               f" {r['sent']}/{r['received']}/{r['logged']} | {r['lines']} | {r['note']} |")
-
 
 if __name__ == "__main__":
     main()
