@@ -245,3 +245,19 @@ async def test_frames_a_sender_writes_before_reading_our_close_are_delivered():
     await bounded(stopped)
     await bounded(client.lost)
     assert server.metrics.frames_after_shutdown._value.get() == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_default_max_connections_leaves_room_under_the_open_files_limit():
+    import resource
+
+    from statserver.channel import FD_RESERVE
+    from statserver.server import PROBE_RESERVE
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    server = await start_server()
+    try:
+        assert server.site.max_open == soft - FD_RESERVE
+        assert server.max_connections == soft - FD_RESERVE - PROBE_RESERVE
+    finally:
+        await bounded(server.stopService())

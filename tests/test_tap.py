@@ -39,6 +39,7 @@ def test_defaults():
     assert options["bucket-owner"] == []
     assert options["bucket-owners-file"] is None
     assert options["stats-log"] is None
+    assert options["max-connections"] is None  # derived from the open-files limit at start
 
 
 def test_every_option(tmp_path):
@@ -55,7 +56,9 @@ def test_every_option(tmp_path):
         "--bucket-owner", "autoscaler-bucket-02-of-02",
         "--bucket-owners-file", str(owners),
         "--stats-log", str(log),
+        "--max-connections", "300",
     )  # fmt: skip
+    assert options["max-connections"] == 300
     assert options["port"] == "tcp:0:interface=127.0.0.1"
     assert options["queue-size"] == 50
     assert options["max-message-size"] == 4096
@@ -90,6 +93,7 @@ def test_every_option(tmp_path):
         (["--bucket-owners-file", "/nonexistent/owners"], ["--bucket-owners-file", "No such file"]),
         (["--stats-log", "/nonexistent/dir/stats.jsonl"], ["--stats-log", "No such file"]),
         (["--stats-log", "/"], ["--stats-log", "directory"]),
+        (["--max-connections", "0"], ["--max-connections", "positive"]),
     ],
 )
 def test_bad_options_say_why_in_one_line(args, words):
@@ -134,6 +138,8 @@ def test_make_service_builds_the_tree(tmp_path):
     assert service.consumer.queue is server.stats
     kinds = [type(s) for s in service.sinks]
     assert kinds.count(Summary) == 1 and kinds.count(StatsLog) == 1
+    # the default max-connections is derived from the open-files limit once started
+    assert server.max_connections is None
 
 
 def test_no_stats_log_no_bucket_owners():
