@@ -13,6 +13,7 @@ waits for the queue to drain, and only then the consumer writes out the rest and
 sinks.
 """
 
+import gc
 import signal
 import sys
 import threading
@@ -356,6 +357,12 @@ class StatserverService(MultiService):
 
         raise_open_files_limit()
         super().startService()
+        # What is alive now (Twisted, autobahn, protobuf, prometheus_client: ~55,000 objects)
+        # lives as long as the process: out of the cyclic collector's reach, a full
+        # collection no longer scans it (it was about half of a 50-100 ms pause at 10,000
+        # revisions). Reference counting still frees any of it that is dropped.
+        gc.collect()
+        gc.freeze()
         if self._handle_signals:
             self._reactor.callWhenRunning(self._install_signal_handlers)
         self._starting = True
