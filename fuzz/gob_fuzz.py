@@ -3,7 +3,7 @@
 Every input must decode or raise GobError, through ``decode_all`` and
 ``decode_stat_frame``, and the interpreter (a type's first use) and the compiled code must
 agree on it. The seed corpus is every stream of ``$GOB_VECTORS`` and every gob frame of
-``$STAT_FRAMES`` (defaults ``../shared/...`` next to the repository). libFuzzer options pass
+``$STAT_FRAMES`` (defaults ``tests/data/gob-vectors`` and ``tests/data/stat-frames``). libFuzzer options pass
 through, e.g.:
 
     python fuzz/gob_fuzz.py -max_total_time=300
@@ -22,8 +22,8 @@ with atheris.instrument_imports():
     from statserver.gobstat import decode_stat_frame
 
 REPO = Path(__file__).resolve().parent.parent
-VECTORS = Path(os.environ.get("GOB_VECTORS", REPO.parent / "shared" / "gob-vectors"))
-FRAMES = Path(os.environ.get("STAT_FRAMES", REPO.parent / "shared" / "stat-frames"))
+VECTORS = Path(os.environ.get("GOB_VECTORS", REPO / "tests" / "data" / "gob-vectors"))
+FRAMES = Path(os.environ.get("STAT_FRAMES", REPO / "tests" / "data" / "stat-frames"))
 
 
 def outcome(data):

@@ -1,5 +1,5 @@
-"""Every vector in ``$GOB_VECTORS`` (default ``../shared/gob-vectors``) held to the contract
-of that directory's README: valid streams decode (generically) to exactly the canonical
+"""Every vector in ``$GOB_VECTORS`` (default ``tests/data/gob-vectors``) held to the contract
+of ``tests/data/README.md``: valid streams decode (generically) to exactly the canonical
 values; structural invalid ones raise GobError; the others raise GobError or return; none
 raises anything else or takes a second."""
 
@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from shared_data import data_params, gob_vector_files, read_jsonl
+from shared_data import gob_vector_files, read_jsonl
 
 from statserver.gob import (
     FrozenStruct,
@@ -120,7 +120,7 @@ def _decode(data):
     return values, error
 
 
-@pytest.mark.parametrize("case", data_params(_load))
+@pytest.mark.parametrize("case", _load())
 def test_vector(case, monkeypatch):
     data = bytes.fromhex(case["gob"])
     clear_cache()

@@ -5,7 +5,6 @@ quickly, and the same answer with a warm cache as with a cold one."""
 import os
 import tracemalloc
 
-import pytest
 from gobwire import f, go_time, i, msg, s, single, u, value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -208,11 +207,7 @@ def _outcome(data):
 
 
 def _vectors():
-    try:
-        paths = gob_vector_files()
-    except pytest.skip.Exception:  # no vectors here: mutate one small stream
-        return [b"\x03\x04\x00\x02"]
-    return [bytes.fromhex(vec["gob"]) for path in paths for vec in read_jsonl(path)]
+    return [bytes.fromhex(vec["gob"]) for path in gob_vector_files() for vec in read_jsonl(path)]
 
 
 VECTOR_STREAMS = _vectors()
