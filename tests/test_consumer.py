@@ -81,9 +81,9 @@ def test_many_queued_stats_do_not_recurse():
     for i in range(20000):
         queue.put(stat(i))
     clock = Clock()
-    consumer = StatsConsumer(queue, [sink], clock=clock)
+    consumer = StatsConsumer(queue, [sink], clock=clock, turn_budget=0)
     consumer.startService()
-    # a slice of MAX_BATCH a reactor turn, so that a full queue never holds the reactor;
+    # a slice of MAX_BATCH a reactor turn (turn_budget 0: one slice's work a turn), so that a full queue never holds the reactor;
     # the rest waits for the next turn (a Clock runs those turns in one advance)
     assert len(sink.stats) == MAX_BATCH
     assert len(queue.pending) == 20000 - MAX_BATCH
