@@ -135,6 +135,14 @@ class Options(usage.Options):
         ["max-connections", None, None,
          "Most WebSocket connections at once; past it an upgrade is answered 503. "
          "[default: the open-files limit less 128]"],
+        ["history-length", None, "300",
+         "Seconds of history the dashboard's charts keep (0: none), a multiple of --history-resolution."],
+        ["history-resolution", None, "5",
+         "Seconds between two samples of the dashboard's history."],
+    ]
+
+    optFlags = [
+        ["no-dashboard", None, "Serve no dashboard (/dashboard/ and its redirect of / are gone)."],
     ]
 
     def __init__(self):
@@ -187,6 +195,13 @@ class Options(usage.Options):
             _positive_int(self, "max-connections")
         _check_endpoint(self["port"])
         _check_aggregation_options(self)
+        from statserver.history import check_history
+
+        try:
+            self["history-length"], self["history-resolution"] = check_history(
+                self["history-length"], self["history-resolution"])
+        except ValueError as e:
+            raise usage.UsageError(f"invalid --history-length/--history-resolution: {e}") from None
         path = self["bucket-owners-file"]
         if path is not None:
             try:
@@ -263,14 +278,23 @@ def makeService(options, reactor=None):
     sinks = [Summary(reactor=reactor, decode_errors=server.decode_errors_total)]
     if options["stats-log"] is not None:
         sinks.append(StatsLog(options["stats-log"], reactor=reactor, registry=server.registry))
-    sinks.append(_aggregator(options, server, reactor))
-    return StatserverService(
+    aggregator = _aggregator(options, server, reactor)
+    sinks.append(aggregator)
+    service = StatserverService(
         server,
         sinks,
         port_description=options["port"],
         bucket_owners=bucket_owners,
         reactor=reactor,
     )
+    if not options.get("no-dashboard"):
+        from statserver.dashboard import install
+        from statserver.history import History
+
+        history = History(options.get("history-length", 300), options.get("history-resolution", 5))
+        # added last, so stopped first: the event streams end before the server stops
+        install(server, aggregator, reactor=reactor, history=history).setServiceParent(service)
+    return service
 
 
 def _log_priorities_for_journald(options):
@@ -304,7 +328,8 @@ def _aggregator(options, server, reactor):
     # rendered in slices by /metrics, not in server.registry (whose other readers, such
     # as the summary's decode-error count, would each compute every revision's averages)
     server.metrics_page.add_sliced(AggregateCollector(aggregator))
-    server.root.putChild(b"api", ApiResource(aggregator, clock=reactor))
+    server.root.putChild(b"api", ApiResource(aggregator, connections=server.connection_infos,
+                                             clock=reactor))
     return aggregator
 
 
