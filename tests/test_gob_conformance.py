@@ -125,7 +125,7 @@ def test_vector(case, monkeypatch):
     data = bytes.fromhex(case["gob"])
     clear_cache()
     outcomes = {"interpreted": _decode(data)}  # a type's first use
-    monkeypatch.setattr(decoder, "INTERPRET_FIRST", False)
+    monkeypatch.setattr(decoder, "EXECUTION", "compiled")
     clear_cache()
     outcomes["compiled"] = _decode(data)
     outcomes["cached"] = _decode(data)  # type definitions and code from the cache

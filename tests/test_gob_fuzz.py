@@ -247,13 +247,13 @@ def _both_paths(data):
     """Outcomes of the interpreter (a cold type's first use) and of compiled code."""
     clear_cache()
     interpreted = _outcome(data)
-    decoder.INTERPRET_FIRST = False
+    decoder.EXECUTION = "compiled"
     try:
         clear_cache()
         compiled = _outcome(data)
         cached = _outcome(data)
     finally:
-        decoder.INTERPRET_FIRST = True
+        decoder.EXECUTION = "auto"
     return interpreted, compiled, cached
 
 
