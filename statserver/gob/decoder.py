@@ -36,12 +36,13 @@ class Limits(NamedTuple):
 
 
 DEFAULT_LIMITS = Limits()
-# The largest max_depth accepted. Both executions use at most 1.5 Python frames per level
-# of nesting (an interface holding a slice: the slice, the interface, the interface value's
-# top-level decoder) plus a few, so a decode at this cap needs under 480 of the 1000 frames
-# Python allows by default and the caller keeps the rest: nesting fails at max_depth,
-# never on Python's recursion limit.
+# The largest max_depth accepted. Either execution takes at most 1.5 Python frames per
+# level of nesting (an interface holding a slice costs the slice's frame, the interface's
+# and its value's top-level decoder's), plus a few: a decode takes at most STACK_FRAMES,
+# under half of the 1000 Python allows by default, and the caller keeps the rest. So
+# nesting fails at max_depth, never on Python's recursion limit.
 MAX_DEPTH = 300
+STACK_FRAMES = MAX_DEPTH * 3 // 2 + 20
 CACHE_SIZE = 256
 # Zero values and wide structs built per stream: a budget of elements linear in its size.
 BUDGET_BASE, BUDGET_PER_BYTE = 1 << 18, 16

@@ -191,11 +191,18 @@ def _time_or_opaque(data, name):
 
 def _freeze(v):
     """A hashable form of a decoded map key (structs, arrays, slices)."""
-    # map() rather than generator expressions: one Python frame per level of nesting
+    # Plain loops: a level of nesting costs one Python frame (map() or a generator would
+    # add a C call, which counts against the recursion limit too)
     if isinstance(v, list):
-        return tuple(map(_freeze, v))
+        out = []
+        for x in v:
+            out.append(_freeze(x))
+        return tuple(out)
     if isinstance(v, dict):
-        return FrozenStruct(zip(v.keys(), map(_freeze, v.values()), strict=True))
+        out = {}
+        for k, x in v.items():
+            out[k] = _freeze(x)
+        return FrozenStruct(out)
     if isinstance(v, GoInterface):
         return GoInterface(v.name, _freeze(v.value))
     return v
