@@ -22,7 +22,7 @@ from statserver.gob.runtime import (
     _type_sequence,
 )
 from statserver.gob.targets import spec_for
-from statserver.gob.wiretypes import _read_type_id, check_reachable
+from statserver.gob.wiretypes import _read_type_id
 
 
 class Limits(NamedTuple):
@@ -73,10 +73,7 @@ def _top(ctx, tid, spec, pos):
     key = (tid, spec)
     f = ctx.tops.get(key)
     if f is None:
-        p = ctx.plans.get(key)
-        if p is None:
-            check_reachable(ctx.types, tid, ctx.checked, pos)
-            p = plan.build(ctx, tid, spec, pos)
+        p = ctx.plans.get(key) or plan.build(ctx, tid, spec, pos)
         if (
             EXECUTION != "interpreted"
             and (key in ctx.interpreted or EXECUTION == "compiled")

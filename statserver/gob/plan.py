@@ -15,6 +15,7 @@ Two executions read the same plan and nothing else: ``interpreter.py`` walks the
 """
 
 from statserver.gob import interpreter
+from statserver.gob.errors import GobError
 from statserver.gob.runtime import (
     UNHASHABLE_KINDS,
     WIDE_STRUCT,
@@ -23,10 +24,9 @@ from statserver.gob.runtime import (
     struct_slots,
 )
 from statserver.gob.targets import ANY, CONST
-from statserver.gob.wiretypes import ENCODER_KINDS
+from statserver.gob.wiretypes import ENCODER_KINDS, SCALAR_KINDS, check_type
 
 MISSING = interpreter.MISSING  # a struct slot the wire has not filled (yet)
-STRUCT_OPS = ("struct", "typed_struct")
 _CONTAINER_KINDS = ("slice", "map", "array", "struct")
 
 
@@ -77,9 +77,15 @@ class Plan:
         return f"<plan {self.op} {self.tid} into {self.target.name}>"
 
 
+# Plans of the predefined scalar types (ids 1-8) by resolved target, which is ANY or a
+# scalar target: the same in every context, so built once.
+_SCALAR_PLANS = {}
+
+
 def build(ctx, tid, target, pos):
-    """The plan of a value of type ``tid`` into ``target`` (its reachable types already
-    checked); new nodes are published in ``ctx.plans`` only once all are complete."""
+    """The plan of a value of type ``tid`` into ``target``. Every type it reaches must be
+    defined and sound (Go's check before a value is decoded); new nodes are published in
+    ``ctx.plans`` only once all are complete."""
     plans = ctx.plans
     root = plans.get((tid, target))
     if root is not None:
@@ -87,32 +93,55 @@ def build(ctx, tid, target, pos):
     types = ctx.types
     new = {}
     todo = []
+    switching = []  # nodes met that switch messages (interfaces, and nodes built before)
 
     def node(t, spec):
         key = (t, spec)
         p = plans.get(key) or new.get(key)
         if p is None:
-            wt = types[t]
-            p = new[key] = Plan(t, wt, resolve(spec, wt, pos))
-            todo.append(p)
+            wt = types.get(t)
+            if wt is None:
+                raise GobError(f"value needs type id {t}, which the stream never defined", pos)
+            if t in SCALAR_KINDS:
+                p = new[key] = _scalar_plan(t, wt, resolve(spec, wt, pos))
+            else:
+                check_type(wt, pos)
+                p = new[key] = Plan(t, wt, resolve(spec, wt, pos))
+                todo.append(p)
+        if p.switches:
+            switching.append(p)
         return p
 
     root = node(tid, target)
     while todo:
         _fill(todo.pop(), node, types, pos)
-    _mark_switches(new.values())
+    if switching:
+        _mark_switches(new.values(), switching)
     plans.update(new)
     return root
+
+
+def _scalar_plan(tid, wt, target):
+    p = _SCALAR_PLANS.get((tid, target))
+    if p is None:
+        p = Plan(tid, wt, target)
+        _fill(p, None, None, None)
+        p.switches = p.op == "interface"
+        _SCALAR_PLANS[tid, target] = p
+    return p
+
+
+_READ_IN_PLACE = ("bool", "float", "complex", "string", "bytes", "interface")
 
 
 def _fill(p, node, types, pos):
     wt, target = p.wt, p.target
     kind, tk = wt.kind, target.kind
-    if kind in ("int", "uint"):
+    if kind in _READ_IN_PLACE:
+        p.op = kind
+    elif kind in ("int", "uint"):
         p.op = kind
         p.as_float = tk == "float"
-    elif kind in ("bool", "float", "complex", "string", "bytes", "interface"):
-        p.op = kind
     elif kind in ENCODER_KINDS:
         if tk == "time":
             p.op = "time"
@@ -131,43 +160,42 @@ def _fill(p, node, types, pos):
         p.key = node(wt.key, target.key if typed else ANY)
         p.elem = node(wt.elem, target.elem if typed else ANY)
         p.freeze = not typed and types[wt.key].kind in UNHASHABLE_KINDS
-    else:  # struct (check_reachable let no other kind through)
+    else:  # struct (check_type let no other kind through)
         p.wide = len(wt.fields) > WIDE_STRUCT
         if tk == "struct":
             p.op = "typed_struct"
             slots = struct_slots(wt, target, pos)
+            tfields = target.fields
             p.fields = tuple(
-                (node(fid, ANY if j is None else target.fields[j][1]), j)
-                for j, (_, fid) in zip(slots, wt.fields, strict=True)
+                [(node(fid, ANY if j is None else tfields[j][1]), j) for j, (_, fid) in zip(slots, wt.fields, strict=True)]
             )
-            p.names = tuple(f[0] for f in target.fields)
-            p.initial = tuple(d if dkind == CONST else MISSING for _, _, dkind, d in target.fields)
-            p.fill = tuple((j, d) for j, (_, _, dkind, d) in enumerate(target.fields) if dkind != CONST)
+            p.names = tuple([f[0] for f in tfields])
+            p.initial = tuple([d if dkind == CONST else MISSING for _, _, dkind, d in tfields])
+            p.fill = tuple([(j, f[3]) for j, f in enumerate(tfields) if f[2] != CONST])
             p.cls = target.cls
             p.namedtuple = target.namedtuple
         else:
             p.op = "struct"
-            p.fields = tuple((node(fid, ANY), i) for i, (_, fid) in enumerate(wt.fields))
-            p.names = tuple(name for name, _ in wt.fields)
-            ftypes = [types[fid] for _, fid in wt.fields]
-            p.initial = tuple(MISSING if f.kind in _CONTAINER_KINDS else _immutable_zero(f) for f in ftypes)
-            p.fill = tuple((i, f.id) for i, f in enumerate(ftypes) if f.kind in _CONTAINER_KINDS)
+            p.fields = tuple([(node(fid, ANY), i) for i, (_, fid) in enumerate(wt.fields)])
+            p.names = tuple([name for name, _ in wt.fields])
+            ftypes = [c.wt for c, _ in p.fields]
+            p.initial = tuple([MISSING if f.kind in _CONTAINER_KINDS else _immutable_zero(f) for f in ftypes])
+            p.fill = tuple([(i, f.id) for i, f in enumerate(ftypes) if f.kind in _CONTAINER_KINDS])
             p.own = frozenset((p.tid,))
     p.run = interpreter.STEPS[p.op]
 
 
-def _mark_switches(new):
-    """Set ``switches`` on new nodes: those that reach an interface. Nodes built before
-    are complete and never point at new ones."""
+def _mark_switches(new, switching):
+    """Set ``switches`` on the new nodes that reach one of ``switching`` (nodes built
+    before are complete and never point at new ones), and ``whole_stream`` on the
+    sequences and maps among them whose elements switch."""
     parents = {}
-    todo = []
     for p in new:
-        if p.op == "interface":
-            todo.append(p)
         for c in p.children():
-            if c.switches:
-                todo.append(p)
             parents.setdefault(c, []).append(p)
+    todo = []
+    for p in switching:
+        todo.extend(parents.get(p, ()))
     while todo:
         p = todo.pop()
         if not p.switches:

@@ -22,11 +22,10 @@ class _Context:
     made from them. A cached context is shared by streams with the same leading
     definitions; a stream that defines more types copies it first."""
 
-    __slots__ = ("types", "checked", "plans", "tops", "interpreted", "ntypes", "shared")
+    __slots__ = ("types", "plans", "tops", "interpreted", "ntypes", "shared")
 
     def __init__(self):
         self.types = dict(PREDEFINED)
-        self.checked = set()  # ids whose reachable types are all defined and sound
         self.plans = {}  # (id, target) -> plan.Plan
         self.tops = {}  # (id, target) -> compiled top-level decoder
         self.interpreted = set()  # (id, target) decoded once by the interpreter
@@ -36,7 +35,6 @@ class _Context:
     def copy(self):
         c = _Context()
         c.types = dict(self.types)
-        c.checked = set(self.checked)
         c.plans = dict(self.plans)
         c.tops = dict(self.tops)
         c.interpreted = set(self.interpreted)
