@@ -7,8 +7,10 @@ the operation that reads the value, how each wire field of a struct is matched t
 field (or skipped), the defaults of target fields the wire leaves out, the zero values of
 generic struct fields, whether a value can bring new messages with it (an interface inside:
 ``end`` must then be reloaded after it, and counts are bounded by the stream instead of the
-message), and the child plans. Every error a target can cause (a wire type that fits no
-annotation, a struct none of whose fields match) is raised here, before a value byte is read.
+message), and the child plans. Building it checks, as Go does before decoding a value, that
+every type the value's type reaches is defined and sound, and raises every error a target
+can cause (a wire type that fits no annotation, a struct none of whose fields match): all
+before a value byte is read.
 
 Two executions read the same plan and nothing else: ``interpreter.py`` walks the nodes,
 ``compiler.py`` writes Python source from them.
