@@ -29,8 +29,8 @@ def machine():
 
 
 def stat_frames_dir():
-    """``$STAT_FRAMES`` (default ``../shared/stat-frames`` next to the repository)."""
-    return Path(os.environ.get("STAT_FRAMES", REPO.parent / "shared" / "stat-frames"))
+    """``$STAT_FRAMES`` (default the repository's ``tests/data/stat-frames``)."""
+    return Path(os.environ.get("STAT_FRAMES", REPO / "tests" / "data" / "stat-frames"))
 
 
 def stat_frames(name):

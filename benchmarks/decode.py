@@ -1,7 +1,8 @@
 """Decode benchmark: µs per frame (and per stat) through ``statserver.formats.decode_frame``.
 
-Frames are real Knative frames from ``$STAT_FRAMES`` (default ``../shared/stat-frames``
-next to the repository) when present, else encoded here with ``statserver``'s encoders.
+Frames are Knative's frames from ``$STAT_FRAMES`` (default the repository's
+``tests/data/stat-frames``, made by Go) when present, else encoded here with ``statserver``'s
+encoders.
 
     python benchmarks/decode.py [--seconds 1] [--repeat 5]
 """
@@ -55,7 +56,7 @@ def main(argv=None):
         frames = real_frames(name)
         if frames:
             cases.append((label, frames))
-    if not cases:  # no shared frames: our own encoders
+    if not cases:  # no frames there: our own encoders
         from statserver.gobstat import encode_stat_frame
 
         cases = [

@@ -1,7 +1,7 @@
 """Gob decode benchmark: µs per message for statserver.gob.
 
 Times the first frame of ``$STAT_FRAMES/v10.jsonl`` (the seed's StatMessage, default
-``../shared/stat-frames`` next to the repository): generic ``decode`` and typed
+``tests/data/stat-frames``): generic ``decode`` and typed
 ``decode_stat_frame``, warm (type definitions cached, as for every frame after a sender's
 first) and cold (cache cleared before each frame); and a protobuf-era-sized batch, 100
 StatMessages in one stream, through ``decode_all``; and frames of two senders (v10, v12)

@@ -1,7 +1,7 @@
 """Gob encode benchmark: µs per ``StatMessage`` through ``statserver.gobstat.encode_stat_frame``.
 
 Times (1) the stat of the first frame of ``$STAT_FRAMES/v10.jsonl`` (default
-``../shared/stat-frames`` next to the repository; a built-in copy of that stat when absent)
+``tests/data/stat-frames``; a built-in copy of that stat when absent)
 and (2) a batch of 100 different stats, each its own fresh-encoder stream as a Knative
 sender writes it; also the generic ``statserver.gob.encode`` of the same value (no cached
 type definitions), for comparison. Prints the median of several runs and the machine.

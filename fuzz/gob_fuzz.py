@@ -4,7 +4,8 @@ Every input must decode or raise GobError, through ``decode_all`` (generically a
 into the server's StatMessage target) and ``decode_stat_frame``, with the same outcome on
 every path of the decoder (interpreted, compiled, a sender's first, second and warm frame:
 ``tests/gobpaths.py``). The seed corpus is every stream of ``$GOB_VECTORS`` and every gob
-frame of ``$STAT_FRAMES`` (found by ``tests/shared_data.py``). libFuzzer options pass
+frame of ``$STAT_FRAMES`` (defaults ``tests/data/gob-vectors`` and ``tests/data/stat-frames``,
+found by ``tests/shared_data.py``). libFuzzer options pass
 through, e.g.:
 
     python fuzz/gob_fuzz.py -max_total_time=300
@@ -21,7 +22,6 @@ with atheris.instrument_imports():
     from statserver.gobstat import _StatMessage, decode_stat_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import pytest  # noqa: E402  (shared_data reports a missing data directory as a pytest skip)
 from gobpaths import outcomes  # noqa: E402
 from shared_data import GOB_ERAS, gob_vector_files, read_frames, read_jsonl  # noqa: E402
 
@@ -39,18 +39,12 @@ def test_one_input(data):
 
 
 def _seeds():
-    try:
-        for path in gob_vector_files():
-            for record in read_jsonl(path):
-                yield bytes.fromhex(record["gob"])
-    except pytest.skip.Exception as skipped:
-        print(f"gob_fuzz: no vector seeds: {skipped.msg}", file=sys.stderr)
-    try:
-        for era in GOB_ERAS:
-            for frame in read_frames(f"{era}.jsonl"):
-                yield frame["payload"]
-    except pytest.skip.Exception as skipped:
-        print(f"gob_fuzz: no stat-frame seeds: {skipped.msg}", file=sys.stderr)
+    for path in gob_vector_files():
+        for record in read_jsonl(path):
+            yield bytes.fromhex(record["gob"])
+    for era in GOB_ERAS:
+        for frame in read_frames(f"{era}.jsonl"):
+            yield frame["payload"]
 
 
 def seed_corpus():

@@ -7,7 +7,6 @@ object; errors are ``{"error": "..."}`` with a 404 (unknown path or revision) or
 
 import json
 import math
-from urllib.parse import unquote
 
 from twisted.web.resource import Resource
 
@@ -62,8 +61,8 @@ class ApiResource(Resource):
                 "revisions": [revision_json(r) for r in aggregator.revisions()],
             }
             return _json(request, 200, body)
-        try:
-            namespace, name = (unquote(p.decode("utf-8"), errors="strict") for p in path[2:])
+        try:  # twisted.web has already undone the URL's %-escapes in postpath
+            namespace, name = (p.decode("utf-8") for p in path[2:])
         except UnicodeDecodeError:
             return _error(request, 404, "no such revision")
         averages = aggregator.revision(namespace, name)

@@ -1,8 +1,10 @@
-"""The shared reference data: Knative's frames (``$STAT_FRAMES``) and Go's gob vectors
-(``$GOB_VECTORS``), both defaulting to ``../shared/...`` next to the repository.
+"""The reference data made by Go (``peers/gendata``, contract in ``tests/data/README.md``):
+Knative's frames (``$STAT_FRAMES``, default ``tests/data/stat-frames``) and gob vectors
+(``$GOB_VECTORS``, default ``tests/data/gob-vectors``). The variables run the same tests on
+another data set of the same format.
 
 A directory named by its variable must exist: a test that needs it fails otherwise (a CI
-misconfiguration must not pass silently). A missing default directory skips the test.
+misconfiguration must not pass silently).
 """
 
 import json
@@ -31,26 +33,25 @@ ERAS = {
 GOB_ERAS = ("v02", "v06", "v07", "v08", "v10", "v12")
 
 
+DATA = ROOT / "tests" / "data"
+
+
 def _data_dir(variable, name):
     value = os.environ.get(variable)
-    if value is not None:
-        path = Path(value)
-        if not path.is_dir():
-            pytest.fail(f"${variable} is {value!r}, which is not a directory", pytrace=False)
-        return path
-    path = ROOT.parent / "shared" / name
+    path = DATA / name if value is None else Path(value)
     if not path.is_dir():
-        pytest.skip(f"no {name} at {path} (set ${variable})")
+        pytest.fail(f"${variable} is {value!r}, which is not a directory" if value is not None
+                    else f"the repository's {path} is missing", pytrace=False)
     return path
 
 
 def stat_frames_dir():
-    """``$STAT_FRAMES`` (default ``../shared/stat-frames``)."""
+    """``$STAT_FRAMES`` (default ``tests/data/stat-frames``)."""
     return _data_dir("STAT_FRAMES", "stat-frames")
 
 
 def gob_vectors_dir():
-    """``$GOB_VECTORS`` (default ``../shared/gob-vectors``)."""
+    """``$GOB_VECTORS`` (default ``tests/data/gob-vectors``)."""
     return _data_dir("GOB_VECTORS", "gob-vectors")
 
 
@@ -97,13 +98,3 @@ def readme_stat(d, **fields):
 def gob_vector_files():
     """The ``.jsonl`` files of ``$GOB_VECTORS``, sorted."""
     return sorted(gob_vectors_dir().glob("*.jsonl"))
-
-
-def data_params(make, nargs=1):
-    """``make()``'s ``pytest.param`` list (of ``nargs`` values each), built while collecting;
-    when the data directory is missing, one param that skips with the reason (a variable
-    naming a missing directory fails the collection)."""
-    try:
-        return list(make())
-    except pytest.skip.Exception as skipped:
-        return [pytest.param(*[None] * nargs, marks=pytest.mark.skip(reason=skipped.msg))]

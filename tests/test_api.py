@@ -146,3 +146,20 @@ def test_overflowing_sums_are_null_not_infinity():
     body = revision_json(aggregator.revision("ns", "big"))
     assert body["concurrency"] == {"stable": None, "panic": None}
     assert json.loads(json.dumps(body, allow_nan=False))["rps"] == {"stable": 0.0, "panic": 0.0}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_percent_escape_in_a_name_is_decoded_once():
+    aggregator = fed_aggregator()
+    at = (T0 + 2) * S
+    aggregator.record(StatMessage("ns", "a%41", "p", 7.0, received_at=at))
+    aggregator.record(StatMessage("ns", "aA", "p", 1.0, received_at=at))
+    server = await serving(aggregator)
+    try:
+        # the URL of revision "a%41" escapes its "%": twisted.web undoes that, once
+        code, body = await get_json(server, b"/api/v1/revisions/ns/a%2541")
+        assert code == 200 and body["name"] == "a%41", body
+        code, body = await get_json(server, b"/api/v1/revisions/ns/a%41")
+        assert code == 200 and body["name"] == "aA", body
+    finally:
+        await bounded(server.stopService())

@@ -1,5 +1,5 @@
-"""Every vector in ``$GOB_VECTORS`` (default ``../shared/gob-vectors``) held to the contract
-of that directory's README: valid streams decode (generically) to exactly the canonical
+"""Every vector in ``$GOB_VECTORS`` (default ``tests/data/gob-vectors``) held to the contract
+of ``tests/data/README.md``: valid streams decode (generically) to exactly the canonical
 values; structural invalid ones raise GobError; the others raise GobError or return; none
 raises anything else or takes a second. And every vector gives the same outcome on every
 path of the decoder (interpreted, compiled, a sender's first, second and warm frame),
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from gobpaths import assert_paths_agree
-from shared_data import data_params, gob_vector_files, read_jsonl
+from shared_data import gob_vector_files, read_jsonl
 
 from statserver.gob import (
     FrozenStruct,
@@ -123,7 +123,7 @@ def _decode(data):
     return values, error
 
 
-@pytest.mark.parametrize("case", data_params(_load))
+@pytest.mark.parametrize("case", _load())
 def test_vector(case):
     data = bytes.fromhex(case["gob"])
     clear_cache()
@@ -138,7 +138,7 @@ def test_vector(case):
         assert error.offset is None or f"at byte {error.offset}" in str(error)
 
 
-@pytest.mark.parametrize("case", data_params(_load))
+@pytest.mark.parametrize("case", _load())
 @pytest.mark.parametrize("target", [None, _StatMessage], ids=["generic", "typed"])
 def test_vector_same_outcome_on_every_path(case, target):
     started = time.monotonic()

@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 import pytest
 from shared_data import (
     GOB_ERAS,
-    data_params,
     gob_vector_files,
     gob_vectors_dir,
     read_frames,
@@ -64,6 +63,16 @@ def fixed_vectors():
     return {vec["name"]: vec for vec in read_jsonl(gob_vectors_dir() / "fixed.jsonl")}
 
 
+def id_shift():
+    """How far the fixed vectors' type ids are above the ids written below, which count
+    from 65 for the time.Time of ``time-utc``, the first type the generator's Go process
+    sent of these (tests/data/README.md): a sender that had sent other types before gives
+    every later type a higher id."""
+    types, _ = wire_types(bytes.fromhex(fixed_vectors()["time-utc"]["gob"]))
+    (time_id,) = types
+    return time_id - 65
+
+
 def zone_offset_in_frame(frame, ns):
     """The sender's zone offset, read from the time.Time bytes in the frame (the frames'
     JSON gives the instant in UTC only)."""
@@ -90,7 +99,7 @@ def stat_from_line(line):
     return readme_stat(s, timestamp_offset=None if ns is None else zone_offset_in_frame(frame, ns))
 
 
-@pytest.mark.parametrize(("era", "line"), data_params(frame_cases, 2))
+@pytest.mark.parametrize(("era", "line"), list(frame_cases()))
 def test_stat_frame_bytes_equal_go(era, line):
     assert encode_stat_frame(stat_from_line(line), era=era).hex() == line["frame"]
 
@@ -393,6 +402,9 @@ def test_fixed_vector_bytes(name):
     if callable(gotype):
         gotype = gotype()
     vec = vectors[name]
+    shift = id_shift()
+    first_id += shift
+    type_ids = {t: tid + shift for t, tid in type_ids.items()}
     if values is None:
         values = [canonical_to_python(v, gotype) for v in vec["values"]]
     if isinstance(gotype, Map):  # Go sends a map in random order: any order may be the one
@@ -416,10 +428,9 @@ def test_fixed_interface_vectors(name):
     if shape is not None:
         concrete = registry.get(shape["type"], INT)
         shape = GoInterface(shape["type"], canonical_to_python(shape["value"], concrete))
-    circle_or_square = {"iface-circle": 84, "iface-square-ptr": 85}.get(name, 86)
-    enc = Encoder(first_id=83, registry=registry,
-                  type_ids={registry["main.Circle"]: 84, registry["main.Square"].elem: 85}
-                  if circle_or_square else None)
+    shift = id_shift()
+    enc = Encoder(first_id=83 + shift, registry=registry,
+                  type_ids={registry["main.Circle"]: 84 + shift, registry["main.Square"].elem: 85 + shift})
     assert enc.encode({"Name": value["Name"], "Shape": shape}, holder).hex() == vec["gob"]
 
 
@@ -432,19 +443,20 @@ def test_fixed_statmessage_vectors():
     second["Stat"]["Time"] = None
     for name, values in (("statmessage-seed", [seed]), ("statmessage-zero", [{}]),
                          ("statmessage-two-in-stream", [seed, second])):
-        enc = Encoder(first_id=90, type_ids={TIME: 65})
+        enc = Encoder(first_id=90 + id_shift(), type_ids={TIME: 65 + id_shift()})
         assert b"".join(enc.encode(v, sm) for v in values).hex() == vectors[name]["gob"], name
 
 
 def test_fixed_mixed_stream_and_embedded():
     vectors = fixed_vectors()
     point = _point()
-    enc = Encoder(first_id=93, type_ids={point: 73})
+    shift = id_shift()
+    enc = Encoder(first_id=93 + shift, type_ids={point: 73 + shift})
     out = (enc.encode({"X": 1, "Y": 1}, point) + enc.encode("between", STRING)
            + enc.encode({"X": 2, "Y": 2}, point) + enc.encode([{"X": 3, "Y": 3}], Slice(point)))
     assert out.hex() == vectors["mixed-stream"]["gob"]
     embedded = Struct("Embedded", [("Point", point), ("Z", INT)])
-    enc = Encoder(first_id=82, type_ids={point: 73})
+    enc = Encoder(first_id=82 + shift, type_ids={point: 73 + shift})
     assert enc.encode({"Point": {"X": 1, "Y": 2}, "Z": 3}, embedded).hex() == \
         vectors["struct-embedded"]["gob"]
 
@@ -679,6 +691,8 @@ def from_decoder(v, t, empty):
                 for k, e in v.items()]
     if isinstance(t, (gt.Slice, gt.Array)) and isinstance(v, (list, tuple)):
         return [from_decoder(e, t.elem, empty) for e in v]
+    if isinstance(v, GoTime) and v.offset is not None and v.offset < 0 and v.offset % 60:
+        raise Unclear("a zone offset west of UTC with seconds: Go 1.19 reads those back unsigned")
     return v
 
 
@@ -743,23 +757,37 @@ def messages(data):
     return out
 
 
-def all_valid_vectors():
-    return [
-        pytest.param(vec, id=vec["name"])
-        for path in gob_vector_files()
-        for vec in read_jsonl(path)
-        if vec["kind"] == "valid"
-    ]
-
-
-@pytest.mark.parametrize("vec", data_params(all_valid_vectors))
-def test_vector_bytes_with_types_from_the_stream(vec):
+def written_from_the_stream(vec):
+    """``check``'s messages: from the canonical values, else from the values read back by
+    the decoder (which know the map order and the zones); raises ``Unclear``."""
     try:
-        written = check(vec)
+        return check(vec)
     except Unclear:
-        try:  # values read back by the decoder know the map order and the zones
-            written = check(vec, decoded=True)
-        except Unclear as why:
-            pytest.skip(str(why))
-    assert written == messages(bytes.fromhex(vec["gob"]))
+        return check(vec, decoded=True)
+
+
+def why_untyped(vec):
+    """Why the Go types of a vector cannot be told from its stream; None when they can."""
+    try:
+        written_from_the_stream(vec)
+    except Unclear as why:
+        return str(why)
+    return None
+
+
+VALID_VECTORS = [vec for path in gob_vector_files() for vec in read_jsonl(path) if vec["kind"] == "valid"]
+UNTYPED = {vec["name"]: why_untyped(vec) for vec in VALID_VECTORS}
+
+
+@pytest.mark.parametrize("vec", [pytest.param(vec, id=vec["name"]) for vec in VALID_VECTORS
+                                 if UNTYPED[vec["name"]] is None])
+def test_vector_bytes_with_types_from_the_stream(vec):
+    assert written_from_the_stream(vec) == messages(bytes.fromhex(vec["gob"]))
+
+
+def test_nearly_every_valid_vector_is_typed_from_its_stream():
+    """The vectors left out above are few (interfaces, unnamed marshalers, ...), so the test
+    covers the data set and not only what happens to be easy in it."""
+    untyped = {name: why for name, why in UNTYPED.items() if why is not None}
+    assert len(untyped) <= len(VALID_VECTORS) // 20, untyped
 

@@ -3,7 +3,7 @@
 ``tests/gointerop/main.go`` decodes gob streams with Go's ``encoding/gob`` into Go types
 declared the same way as here and prints each value as JSON; hypothesis draws values,
 the encoder writes them, and Go must read back exactly those values. Skipped where no Go
-toolchain is installed (Debian's ``golang-go``; ``../shared/peer/build.sh`` installs it).
+toolchain is installed (Debian's ``golang-go``); under CI=true that skip is a failure.
 """
 
 import base64

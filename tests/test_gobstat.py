@@ -1,4 +1,4 @@
-"""Every frame of every gob-era file in ``$STAT_FRAMES`` (default ``../shared/stat-frames``)
+"""Every frame of every gob-era file in ``$STAT_FRAMES`` (default ``tests/data/stat-frames``)
 decodes to exactly the stats its README says."""
 
 import sys
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from gobwire import fields, s, struct_type, value
-from shared_data import GOB_ERAS, data_params, read_frames
+from shared_data import GOB_ERAS, read_frames
 
 from statserver.gob import GobError
 from statserver.gobstat import decode_stat_frame
@@ -20,7 +20,7 @@ def _frames():
     ]
 
 
-@pytest.mark.parametrize("frame", data_params(_frames))
+@pytest.mark.parametrize("frame", _frames())
 def test_frame_decodes_to_its_stats(frame):
     assert frame["opcode"] == "binary"
     (expected,) = frame["stats"]
