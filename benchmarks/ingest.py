@@ -10,8 +10,9 @@ the server's CPU seconds per 100k stats (from ``/proc/PID/stat``).
     python benchmarks/ingest.py --against-go # the Go activator against our server and
                                              # against the Go refserver, and the ratio
 
-``--against-go`` needs the Go peers of ``../shared/peer``: it uses ``$STATSERVER_PEER_BIN``
-when that holds them, else builds them with ``build.sh`` into a cache directory.
+``--against-go`` needs the repository's Go peers (``peers/``): it uses
+``$STATSERVER_PEER_BIN`` when set, else builds them with ``peers/build.sh`` into a cache
+directory (a few seconds the first time, quick when nothing changed).
 """
 
 import argparse
@@ -120,7 +121,7 @@ def our_server(port, extra, profile=None, py_spy=None):
             "--port", f"tcp:{port}:interface=127.0.0.1", *extra]
     if profile or py_spy:
         # A profiled server falls seconds behind the load. Its ping would then reach a
-        # Go activator that has already closed its socket (it does not wait for the
+        # Go activator that has already closed its socket (it waits 30 s at most for the
         # close handshake), whose RST makes the kernel drop the frames not yet read.
         argv.append("--ping-interval=3600")
     if profile:
@@ -213,19 +214,20 @@ def go_load(peer_bin, url, scenario):
 def find_peers():
     """The directory of the built Go peers, building them if need be (None if impossible)."""
     env = os.environ.get("STATSERVER_PEER_BIN")
-    if env and all((Path(env) / p).is_file() for p in ("activator", "refserver")):
+    if env:
+        missing = [p for p in ("activator", "refserver") if not (Path(env) / p).is_file()]
+        if missing:
+            print(f"  STATSERVER_PEER_BIN={env} holds no {', '.join(missing)}", file=sys.stderr)
+            return None
         return Path(env)
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "statserver-peer-bin"
-    if all((cache / p).is_file() for p in ("activator", "refserver")):
+    build = REPO / "peers" / "build.sh"
+    print(f"building the Go peers with {build.relative_to(REPO)} into {cache} ...", flush=True)
+    r = subprocess.run(["sh", str(build), str(cache), "activator", "refserver"],
+                       capture_output=True, text=True)
+    if r.returncode == 0:
         return cache
-    for build in (Path("/work/shared/peer/build.sh"), REPO.parent / "shared/peer/build.sh"):
-        if build.is_file() and shutil.which("sh"):
-            print(f"building the Go peers with {build} into {cache} ...", flush=True)
-            r = subprocess.run(["sh", str(build), str(cache)], capture_output=True, text=True)
-            if r.returncode == 0:
-                return cache
-            print(f"  cannot build them: {r.stderr.strip()[-500:]}", file=sys.stderr)
-            return None
+    print(f"  cannot build them: {r.stderr.strip()[-500:]}", file=sys.stderr)
     return None
 
 
@@ -283,7 +285,7 @@ def main(argv=None):
             return 0
         peers = find_peers()
         if peers is None:
-            sys.exit("ingest: --against-go needs the Go peers (../shared/peer/build.sh)")
+            sys.exit("ingest: --against-go needs the Go peers (peers/build.sh)")
         print(f"Go activator -> statserver and -> Go refserver, {args.connections} connections, "
               f"in turn:")
         for fmt in [f for f in formats if f != "json"]:

@@ -238,6 +238,11 @@ class Aggregator:
         before ``now`` (seconds; the clock's time by default). Reads do it first."""
         self._expire(int((self.clock.seconds() if now is None else now) * NS_PER_S))
 
+    def keys(self):
+        """The ``(namespace, name)`` of every revision tracked, in no order (a new list);
+        with ``revision()`` a reader can take the averages a few at a time."""
+        return list(self._revisions)
+
     def _averages(self, revision, now_ns):
         self._forget_pods(revision, now_ns)
         return RevisionAverages(revision.namespace, revision.name,

@@ -1,6 +1,7 @@
-"""The aggregator's figures as JSON: ``GET /api/v1/revisions[/{namespace}/{name}]``.
+"""The aggregator's figures as JSON: ``GET /api/v1/revisions[/{namespace}/{name}]``, and
+the open sender connections: ``GET /api/v1/connections``.
 
-Mounted with ``root.putChild(b"api", ApiResource(aggregator))``. Every answer is a JSON
+Mounted with ``root.putChild(b"api", ApiResource(aggregator, connections=...))``. Every answer is a JSON
 object; errors are ``{"error": "..."}`` with a 404 (unknown path or revision) or a 405
 (a method other than GET or HEAD).
 """
@@ -10,9 +11,11 @@ import math
 
 from twisted.web.resource import Resource
 
+from statserver.connections import connections_json
 from statserver.model import rfc3339_ns
 
 _PREFIX = [b"v1", b"revisions"]
+_CONNECTIONS = [b"v1", b"connections"]
 
 
 def _number(value):
@@ -35,13 +38,15 @@ def revision_json(averages):
 
 class ApiResource(Resource):
     """``/api``: ``v1/revisions`` lists every revision with its four averages, pods and
-    last stat time; ``v1/revisions/{namespace}/{name}`` gives one."""
+    last stat time; ``v1/revisions/{namespace}/{name}`` gives one; ``v1/connections``
+    lists ``connections()`` (``ConnectionInfo``s, as of the aggregator's clock) when given."""
 
     isLeaf = True
 
-    def __init__(self, aggregator):
+    def __init__(self, aggregator, connections=None):
         super().__init__()
         self.aggregator = aggregator
+        self.connections = connections
 
     def render(self, request):
         if request.method not in (b"GET", b"HEAD"):
@@ -50,6 +55,9 @@ class ApiResource(Resource):
         path = list(request.postpath)
         if path and path[-1] == b"":
             path.pop()  # a trailing slash
+        if path == _CONNECTIONS and self.connections is not None:
+            now_ns = int(self.aggregator.clock.seconds() * 1_000_000_000)
+            return _json(request, 200, connections_json(self.connections(), now_ns))
         if path[:2] != _PREFIX or len(path) not in (2, 4):
             return _error(request, 404, "not found; try /api/v1/revisions")
         aggregator = self.aggregator

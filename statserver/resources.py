@@ -23,6 +23,37 @@ def is_websocket_upgrade(request):
     return b"websocket" in upgrade.lower()
 
 
+_HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+
+
+def prefers_html(accept):
+    """True when an ``Accept`` header value ranks ``text/html`` (or XHTML) at least as
+    high as anything else it lists, with a quality above zero."""
+    best_html = best_other = 0.0
+    for part in (accept or b"").split(b","):
+        media, *params = part.strip().split(b";")
+        quality = 1.0
+        for param in params:
+            key, _, value = param.strip().partition(b"=")
+            if key.strip().lower() == b"q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.strip().lower()
+        if media in _HTML_TYPES:
+            best_html = max(best_html, quality)
+        elif media:
+            best_other = max(best_other, quality)
+    return best_html > 0 and best_html >= best_other
+
+
+def is_browser_page_request(request):
+    """A browser opening a page: GET or HEAD, no ``Upgrade``, ``Accept`` preferring HTML."""
+    return (request.method in (b"GET", b"HEAD") and not request.getHeader(b"upgrade")
+            and prefers_html(request.getHeader(b"accept")))
+
+
 class _Text(Resource):
     isLeaf = True
 
@@ -112,7 +143,10 @@ class WebSocketEntry(Resource):
 class StatsRoot(Resource):
     """The root of the tree: a kubelet probe gets 200 on any path; ``healthz`` and
     ``metrics`` (and any child a caller adds) are served; every other path is the
-    WebSocket endpoint (Knative's senders ignore the path)."""
+    WebSocket endpoint (Knative's senders ignore the path). When ``browser_page`` is set
+    (the dashboard's redirect), a browser's plain ``GET /`` gets it instead."""
+
+    browser_page = None
 
     def __init__(self, websocket_entry, healthz, metrics):
         super().__init__()
@@ -125,6 +159,9 @@ class StatsRoot(Resource):
         request.setHeader(b"server", _SERVER)
         if is_kubelet_probe(request):
             return PROBE
+        if (path == b"" and not request.postpath and self.browser_page is not None
+                and is_browser_page_request(request)):
+            return self.browser_page
         return super().getChildWithDefault(path, request)
 
     def getChild(self, path, request):

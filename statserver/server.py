@@ -236,6 +236,10 @@ class StatsServer(Service):
 
     # ---- connections (called by StatsServerProtocol) ----
 
+    def connection_infos(self):
+        """The ``ConnectionInfo`` of every open sender connection."""
+        return [conn.info for conn in self._connections if conn.info is not None]
+
     def _connection_opened(self, conn):
         self._connections.add(conn)
         self.metrics.connections.inc()
@@ -274,21 +278,24 @@ class StatsServer(Service):
         try:
             fmt, stats = decode_frame(payload, is_binary, received_at)
         except FrameError as e:
-            self._bad_frame(conn, e.format, e.reason)
+            self._bad_frame(conn, e.format, e.reason, received_at)
             return
         except Exception as e:  # a decoder bug must not cost the connection
-            self._bad_frame(conn, detect_format(payload, is_binary), f"decoder error {e!r}")
+            self._bad_frame(conn, detect_format(payload, is_binary), f"decoder error {e!r}",
+                            received_at)
             return
         # count first: a waiting consumer runs inside put_many()
         self._frames[fmt] += 1
         self._received[fmt] += len(stats)
+        conn.info.frame(fmt, payload, stats, received_at)
         self.stats.put_many(stats)
         if not self.paused and len(self.stats.pending) >= self.queue_size:
             self._pause()
 
-    def _bad_frame(self, conn, fmt, reason):
+    def _bad_frame(self, conn, fmt, reason, received_at):
         self._frames[fmt] += 1
         self._errors[fmt].inc()
+        conn.info.bad_frame(fmt, received_at)
         if self._bad_frame_log.allow():
             held = self._bad_frame_log.suppressed
             self._bad_frame_log.suppressed = 0

@@ -116,6 +116,14 @@ class Options(usage.Options):
          "Window averaging: linear or weighted-exponential (Knative's two algorithms)."],
         ["max-revisions", None, "10000",
          "Most revisions averaged at once; stats of further revisions are counted and refused."],
+        ["history-length", None, "300",
+         "Seconds of history the dashboard's charts keep (0: none), a multiple of --history-resolution."],
+        ["history-resolution", None, "5",
+         "Seconds between two samples of the dashboard's history."],
+    ]
+
+    optFlags = [
+        ["no-dashboard", None, "Serve no dashboard (/dashboard/ and its redirect of / are gone)."],
     ]
 
     def __init__(self):
@@ -166,6 +174,13 @@ class Options(usage.Options):
         _seconds(self, "shutdown-timeout", zero_ok=True)
         _check_endpoint(self["port"])
         _check_aggregation_options(self)
+        from statserver.history import check_history
+
+        try:
+            self["history-length"], self["history-resolution"] = check_history(
+                self["history-length"], self["history-resolution"])
+        except ValueError as e:
+            raise usage.UsageError(f"invalid --history-length/--history-resolution: {e}") from None
         path = self["bucket-owners-file"]
         if path is not None:
             try:
@@ -241,14 +256,23 @@ def makeService(options, reactor=None):
     sinks = [Summary(registry=server.registry, reactor=reactor)]
     if options["stats-log"] is not None:
         sinks.append(StatsLog(options["stats-log"], reactor=reactor))
-    sinks.append(_aggregator(options, server, reactor))
-    return StatserverService(
+    aggregator = _aggregator(options, server, reactor)
+    sinks.append(aggregator)
+    service = StatserverService(
         server,
         sinks,
         port_description=options["port"],
         bucket_owners=bucket_owners,
         reactor=reactor,
     )
+    if not options.get("no-dashboard"):
+        from statserver.dashboard import install
+        from statserver.history import History
+
+        history = History(options.get("history-length", 300), options.get("history-resolution", 5))
+        # added last, so stopped first: the event streams end before the server stops
+        install(server, aggregator, reactor=reactor, history=history).setServiceParent(service)
+    return service
 
 
 def _log_priorities_for_journald(options):
@@ -280,7 +304,7 @@ def _aggregator(options, server, reactor):
         max_revisions=options.get("max-revisions", 10000),
     )
     server.registry.register(AggregateCollector(aggregator))
-    server.root.putChild(b"api", ApiResource(aggregator))
+    server.root.putChild(b"api", ApiResource(aggregator, connections=server.connection_infos))
     return aggregator
 
 

@@ -5,6 +5,7 @@ from autobahn.websocket.xormasker import create_xor_masker
 from twisted.logger import Logger
 
 from statserver import SERVER_NAME
+from statserver.connections import ConnectionInfo
 
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_MESSAGE_TOO_BIG = 1009
@@ -39,6 +40,7 @@ class StatsServerProtocol(WebSocketServerProtocol):
         self.reading_paused = False
         self.restarting = False
         self._ping_timed_out_while_paused = False
+        self.info = None  # a ConnectionInfo once open (/api/v1/connections)
 
     def connectionMade(self):
         super().connectionMade()
@@ -49,6 +51,7 @@ class StatsServerProtocol(WebSocketServerProtocol):
 
     def onOpen(self):
         try:
+            self.info = ConnectionInfo(self.peer, int(self.factory.reactor.seconds() * 1e9))
             self.factory.stats_server._connection_opened(self)
         except Exception:
             self._log.failure("Unexpected error opening {peer}", peer=self.peer)

@@ -67,6 +67,8 @@ def test_the_wheel_installs_a_working_command(dist, tmp_path):
     # Twisted's own packages must not be shadowed by ours
     assert not any(n in names for n in ("twisted/__init__.py", "twisted/plugins/__init__.py"))
     assert "statserver/stat.proto" in names
+    for asset in ("index.html", "dashboard.js", "dashboard.css", "icon.svg"):
+        assert f"statserver/dashboard/static/{asset}" in names
     assert not any(n.startswith(("tests/", "benchmarks/", "peers/")) for n in names)
     bin_dir = fresh_venv(tmp_path / "venv")
     run(bin_dir / "pip", "install", "-q", wheel)

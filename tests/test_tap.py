@@ -15,6 +15,8 @@ from twisted.python.usage import UsageError
 from wsclient import JSON_FRAME, bounded, connect
 
 from statserver.consumer import StatsConsumer
+from statserver.dashboard import Dashboard
+from statserver.dashboard.web import DashboardResource
 from statserver.model import StatMessage
 from statserver.server import StatsServer
 from statserver.statslog import StatsLog
@@ -123,8 +125,10 @@ def test_make_service_builds_the_tree(tmp_path):
     service = makeService(options, reactor=reactor)
     assert isinstance(service, MultiService)
     children = list(service)
-    # Started in this order, stopped in the reverse one.
-    assert [type(c) for c in children] == [StatsConsumer, StatsServer, SystemdNotifier]
+    # Started in this order, stopped in the reverse one (the dashboard's event streams
+    # end first).
+    assert [type(c) for c in children] == [StatsConsumer, StatsServer, SystemdNotifier,
+                                           Dashboard]
     server = service.server
     assert server.queue_size == 7
     assert server.shutdown_timeout == 1.5
@@ -134,6 +138,13 @@ def test_make_service_builds_the_tree(tmp_path):
     assert service.consumer.queue is server.stats
     kinds = [type(s) for s in service.sinks]
     assert kinds.count(Summary) == 1 and kinds.count(StatsLog) == 1
+    assert children[3].aggregator in service.sinks
+    assert isinstance(server.root.children[b"dashboard"], DashboardResource)
+    no_dashboard = makeService(parse("--port", "tcp:0:interface=127.0.0.1", "--no-dashboard"),
+                               reactor=reactor)
+    assert Dashboard not in [type(c) for c in no_dashboard]
+    assert b"dashboard" not in no_dashboard.server.root.children
+    assert no_dashboard.server.root.browser_page is None
 
 
 def test_no_stats_log_no_bucket_owners():

@@ -246,3 +246,33 @@ def decode(data, target=None, **limits):
 def decode_all(data, target=None, **limits):
     """Decode every value of a stream, in order, into a list (each into ``target``)."""
     return _run(data, target, limits, False)
+
+
+def stream_types(data, **limits):
+    """The wire types defined by the leading type-definition messages of a stream: a dict
+    of type id to ``WireType``, gob's predefined types included (only those when the
+    stream starts with a value or its definitions run is too long to cache). Shares the
+    decoders' cache, so a sender's later frames cost a prefix comparison. Raises
+    ``GobError`` for a malformed definition."""
+    lim = _limits(limits)
+    s = _State()
+    s.data = bytes(data)
+    s.depth = 0
+    s.maxd = lim.max_depth
+    s.budget = BUDGET_BASE + BUDGET_PER_BYTE * len(s.data)
+    s.limits = lim
+    s.top = _top
+    s.end = 0
+    try:
+        ctx, _ = _context(s, lim, True)
+    except GobError:
+        raise
+    except Exception as exc:
+        raise GobError(f"cannot read the type definitions: {type(exc).__name__}: {exc}") from exc
+    return ctx.types
+
+
+def definitions_length(data):
+    """The length in bytes of a stream's leading run of type-definition messages (0 when
+    it starts with a value); not validated (``stream_types`` parses them)."""
+    return _definitions_prefix(data)
