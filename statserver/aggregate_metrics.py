@@ -6,6 +6,8 @@ the aggregator has dropped is simply absent from the next scrape.
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from statserver.text import utf8_safe
+
 
 class AggregateCollector:
     """Yields, for every revision an :class:`statserver.aggregate.Aggregator` tracks::
@@ -14,7 +16,8 @@ class AggregateCollector:
         statserver_revision_rps{namespace,name,window="stable"|"panic"}
         statserver_revision_pods{namespace,name}
 
-    and the aggregator's own counts (revisions tracked, stats and revisions refused).
+    and the aggregator's own counts (revisions tracked, stats and revisions refused, stats
+    placed at their receive time for a skewed sender clock).
     Register it with ``registry.register(AggregateCollector(aggregator))``.
     """
 
@@ -46,6 +49,11 @@ class AggregateCollector:
             CounterMetricFamily(
                 "statserver_aggregation_refused_stats",
                 "Stats not aggregated because a value was not finite or the stat had no time."),
+            CounterMetricFamily(
+                "statserver_aggregation_skewed_stats",
+                "Stats placed at their receive time because the sender's timestamp was more "
+                "than --max-clock-skew ahead of or behind it.",
+                labels=["direction"]),
         )
 
     def describe(self):
@@ -53,14 +61,19 @@ class AggregateCollector:
 
     def collect(self):
         aggregator = self.aggregator
-        concurrency, rps, pods, tracked, refused_revisions, refused_stats = self._families()
+        (concurrency, rps, pods, tracked, refused_revisions, refused_stats,
+         skewed) = self._families()
         for r in aggregator.revisions():
-            concurrency.add_metric([r.namespace, r.name, "stable"], r.stable_concurrency)
-            concurrency.add_metric([r.namespace, r.name, "panic"], r.panic_concurrency)
-            rps.add_metric([r.namespace, r.name, "stable"], r.stable_rps)
-            rps.add_metric([r.namespace, r.name, "panic"], r.panic_rps)
-            pods.add_metric([r.namespace, r.name], r.pods)
+            # prometheus_client encodes the body as UTF-8: no lone surrogate may reach it
+            namespace, name = utf8_safe(r.namespace), utf8_safe(r.name)
+            concurrency.add_metric([namespace, name, "stable"], r.stable_concurrency)
+            concurrency.add_metric([namespace, name, "panic"], r.panic_concurrency)
+            rps.add_metric([namespace, name, "stable"], r.stable_rps)
+            rps.add_metric([namespace, name, "panic"], r.panic_rps)
+            pods.add_metric([namespace, name], r.pods)
         tracked.add_metric([], len(aggregator))
         refused_revisions.add_metric([], aggregator.refused_revisions)
         refused_stats.add_metric([], aggregator.refused_stats)
-        return (concurrency, rps, pods, tracked, refused_revisions, refused_stats)
+        skewed.add_metric(["ahead"], aggregator.skewed_ahead)
+        skewed.add_metric(["behind"], aggregator.skewed_behind)
+        return (concurrency, rps, pods, tracked, refused_revisions, refused_stats, skewed)
