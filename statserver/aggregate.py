@@ -7,7 +7,10 @@ Each stat adds ``average_concurrent_requests - average_proxied_concurrent_reques
 the concurrency buckets and ``request_count - proxied_request_count`` to the RPS ones (the
 activator already counted the proxied part), at the stat's time: the sender's
 ``timestamp`` when it has one, else the server's ``received_at`` (Knative >= v0.19 does
-the same). The averages are read at the time of a ``clock`` (``seconds()``: the reactor,
+the same). A ``timestamp`` more than ``max_clock_skew`` seconds ahead of or behind
+``received_at`` is not trusted: that stat is placed at ``received_at`` and counted (one
+stat stamped years ahead would otherwise hold the window there, every later stat too old
+for it). The averages are read at the time of a ``clock`` (``seconds()``: the reactor,
 or a ``twisted.internet.task.Clock`` in tests), as Knative reads them at ``time.Now()``.
 
 Memory stays bounded: a revision that sent nothing for more than twice the stable window
@@ -25,6 +28,7 @@ from typing import NamedTuple
 from twisted.logger import Logger
 
 from statserver.bucketing import NS_PER_S, RevisionBuckets
+from statserver.text import quote
 
 _log = Logger()
 
@@ -40,6 +44,9 @@ WINDOW_MAX = 3600
 DEFAULT_STABLE_WINDOW = 60
 DEFAULT_PANIC_WINDOW_PERCENTAGE = 10.0
 DEFAULT_MAX_REVISIONS = 10000
+#: How far (seconds) a sender's timestamp may be from the stat's receive time and still
+#: place the stat: less than the shortest stable window Knative allows (6 s).
+DEFAULT_MAX_CLOCK_SKEW = 5.0
 #: The refused-revisions warning is logged at most this often (seconds).
 WARNING_INTERVAL = 60.0
 #: Pods a revision remembers before it forgets those gone from the stable window.
@@ -86,6 +93,17 @@ def check_max_revisions(count):
         value = 0
     if value < 1:
         raise ValueError(f"max revisions = {count!r}, must be a whole number, at least 1")
+    return value
+
+
+def check_max_clock_skew(seconds):
+    """``seconds`` as a float if it is a finite number >= 0, else ``ValueError``."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise ValueError(f"max clock skew = {seconds!r}, must be a number of seconds >= 0")
     return value
 
 
@@ -140,7 +158,8 @@ class Aggregator:
 
     def __init__(self, clock, *, stable_window=DEFAULT_STABLE_WINDOW,
                  panic_window_percentage=DEFAULT_PANIC_WINDOW_PERCENTAGE,
-                 aggregation=LINEAR, max_revisions=DEFAULT_MAX_REVISIONS):
+                 aggregation=LINEAR, max_revisions=DEFAULT_MAX_REVISIONS,
+                 max_clock_skew=DEFAULT_MAX_CLOCK_SKEW):
         self.clock = clock
         self.stable_window = check_stable_window(stable_window) * NS_PER_S
         self.panic_window_percentage = check_panic_window_percentage(panic_window_percentage)
@@ -148,11 +167,15 @@ class Aggregator:
                                          self.panic_window_percentage)
         self.aggregation = check_aggregation(aggregation)
         self.max_revisions = check_max_revisions(max_revisions)
+        self.max_clock_skew = check_max_clock_skew(max_clock_skew)
+        self._max_skew = int(self.max_clock_skew * NS_PER_S)
         self._revisions = {}  # (namespace, name) -> _Revision
         self._expiry = 2 * self.stable_window
         self._last_full_expiry = None  # received time of the last expiry at the cap
         self.refused_revisions = 0  # stats of revisions past max_revisions
         self.refused_stats = 0  # stats with a non-finite value or no time
+        self.skewed_ahead = 0  # stats placed at their receive time: sender's clock ahead
+        self.skewed_behind = 0  # likewise, sender's clock behind
         self._last_warning = None
 
     def __len__(self):
@@ -165,6 +188,7 @@ class Aggregator:
     def record_many(self, stats):
         """``record`` each of ``stats`` in turn (the consumer hands over lists)."""
         revisions = self._revisions
+        max_skew = self._max_skew
         for stat in stats:
             # unpacked at once: a StatMessage is a tuple, and this is the hot loop
             (namespace, name, pod_name, concurrency, proxied_concurrency, count,
@@ -176,6 +200,12 @@ class Aggregator:
                     continue
             elif received is None:
                 received = at
+            elif at - received > max_skew:  # would hold the window ahead of later stats
+                self.skewed_ahead += 1
+                at = received
+            elif received - at > max_skew:
+                self.skewed_behind += 1
+                at = received
             concurrency -= proxied_concurrency
             rps = count - proxied_count
             if (concurrency - concurrency) + (rps - rps) != 0.0:  # inf or nan in either
@@ -211,7 +241,7 @@ class Aggregator:
                     "aggregation: {tracked} revisions tracked (--max-revisions); stats of new "
                     "revisions are refused ({refused} so far, e.g. {namespace}/{name})",
                     tracked=len(self._revisions), refused=self.refused_revisions,
-                    namespace=namespace, name=name)
+                    namespace=quote(namespace), name=quote(name))
             return None
         buckets = RevisionBuckets(self.stable_window // NS_PER_S,
                                   self.panic_window // NS_PER_S,

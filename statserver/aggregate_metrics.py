@@ -11,13 +11,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
 
+from statserver.text import utf8_safe
+
 #: Revisions whose series one slice of the render formats.
 SLICE = 200
 
 
 def _label(value):
-    """A label value as the text exposition format writes it."""
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    """A label value as the text exposition format writes it (UTF-8-safe, as collect())."""
+    return utf8_safe(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 class _Families:
@@ -37,7 +39,8 @@ class AggregateCollector:
         statserver_revision_rps{namespace,name,window="stable"|"panic"}
         statserver_revision_pods{namespace,name}
 
-    and the aggregator's own counts (revisions tracked, stats and revisions refused).
+    and the aggregator's own counts (revisions tracked, stats and revisions refused, stats
+    placed at their receive time for a skewed sender clock).
     Register it with ``registry.register(AggregateCollector(aggregator))``.
     """
 
@@ -69,6 +72,11 @@ class AggregateCollector:
             CounterMetricFamily(
                 "statserver_aggregation_refused_stats",
                 "Stats not aggregated because a value was not finite or the stat had no time."),
+            CounterMetricFamily(
+                "statserver_aggregation_skewed_stats",
+                "Stats placed at their receive time because the sender's timestamp was more "
+                "than --max-clock-skew ahead of or behind it.",
+                labels=["direction"]),
         )
 
     def describe(self):
@@ -99,21 +107,25 @@ class AggregateCollector:
         aggregator = self.aggregator
         concurrency, rps, pods, *counts = self._families()
         for r in aggregator.revisions():
-            concurrency.add_metric([r.namespace, r.name, "stable"], r.stable_concurrency)
-            concurrency.add_metric([r.namespace, r.name, "panic"], r.panic_concurrency)
-            rps.add_metric([r.namespace, r.name, "stable"], r.stable_rps)
-            rps.add_metric([r.namespace, r.name, "panic"], r.panic_rps)
-            pods.add_metric([r.namespace, r.name], r.pods)
+            # prometheus_client encodes the body as UTF-8: no lone surrogate may reach it
+            namespace, name = utf8_safe(r.namespace), utf8_safe(r.name)
+            concurrency.add_metric([namespace, name, "stable"], r.stable_concurrency)
+            concurrency.add_metric([namespace, name, "panic"], r.panic_concurrency)
+            rps.add_metric([namespace, name, "stable"], r.stable_rps)
+            rps.add_metric([namespace, name, "panic"], r.panic_rps)
+            pods.add_metric([namespace, name], r.pods)
         self._add_counts(counts)
         return (concurrency, rps, pods, *counts)
 
     def _add_counts(self, counts):
         """The aggregator's own counts, into the families after the three per revision."""
         aggregator = self.aggregator
-        tracked, refused_revisions, refused_stats = counts
+        tracked, refused_revisions, refused_stats, skewed = counts
         tracked.add_metric([], len(aggregator))
         refused_revisions.add_metric([], aggregator.refused_revisions)
         refused_stats.add_metric([], aggregator.refused_stats)
+        skewed.add_metric(["ahead"], aggregator.skewed_ahead)
+        skewed.add_metric(["behind"], aggregator.skewed_behind)
 
 
 def _window_lines(name, r):

@@ -12,7 +12,7 @@ import math
 from twisted.web.resource import Resource
 
 from statserver.connections import connections_json
-from statserver.model import rfc3339_ns
+from statserver.model import rfc3339_or_none
 from statserver.render import SharedRender, serve
 
 _PREFIX = [b"v1", b"revisions"]
@@ -33,7 +33,7 @@ def revision_json(averages):
                         "panic": _number(averages.panic_concurrency)},
         "rps": {"stable": _number(averages.stable_rps), "panic": _number(averages.panic_rps)},
         "pods": averages.pods,
-        "last_stat_time": rfc3339_ns(averages.last_stat_time),
+        "last_stat_time": rfc3339_or_none(averages.last_stat_time),
     }
 
 

@@ -10,9 +10,18 @@ _NS_PER_S = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+#: The earliest and latest times RFC 3339 can write (0001-01-01T00:00:00Z and
+#: 9999-12-31T23:59:59.999999999Z), in nanoseconds since the Unix epoch.
+RFC3339_MIN_NS = -62_135_596_800 * _NS_PER_S
+RFC3339_MAX_NS = 253_402_300_800 * _NS_PER_S - 1
+
+
 def rfc3339_ns(ns):
     """Nanoseconds since the Unix epoch as RFC 3339 in UTC, the way Go's RFC3339Nano
-    writes it: trailing zeros of the fraction dropped, no fraction when it is zero."""
+    writes it: trailing zeros of the fraction dropped, no fraction when it is zero.
+    ``ValueError`` outside years 1-9999 (:data:`RFC3339_MIN_NS`, :data:`RFC3339_MAX_NS`)."""
+    if not RFC3339_MIN_NS <= ns <= RFC3339_MAX_NS:
+        raise ValueError(f"{ns} ns since 1970 is outside the years RFC 3339 can write")
     seconds, frac = divmod(ns, _NS_PER_S)
     text = _rfc3339_seconds(seconds)
     if frac:
@@ -31,8 +40,17 @@ def _json_number(x):
     return repr(float(x)) if math.isfinite(x) else "null"
 
 
+def rfc3339_or_none(ns):
+    """``rfc3339_ns(ns)``, or None when ``ns`` is None or outside years 1-9999 (the
+    server never hands such a time on; this keeps every output writable anyway)."""
+    if ns is None or not RFC3339_MIN_NS <= ns <= RFC3339_MAX_NS:
+        return None
+    return rfc3339_ns(ns)
+
+
 def _json_time(ns):
-    return "null" if ns is None else '"' + rfc3339_ns(ns) + '"'
+    text = rfc3339_or_none(ns)
+    return "null" if text is None else '"' + text + '"'
 
 
 class StatMessage(NamedTuple):
@@ -64,16 +82,18 @@ class StatMessage(NamedTuple):
         return f"{self.namespace}/{self.name}"
 
     def to_dict(self):
-        """The JSON-lines form as a dict (times as RFC 3339 strings or None)."""
+        """The JSON-lines form as a dict (times as RFC 3339 strings, or None when there is
+        none or it is outside years 1-9999)."""
         d = self._asdict()
         del d["timestamp_offset"]
-        d["timestamp"] = None if self.timestamp is None else rfc3339_ns(self.timestamp)
-        d["received_at"] = None if self.received_at is None else rfc3339_ns(self.received_at)
+        d["timestamp"] = rfc3339_or_none(self.timestamp)
+        d["received_at"] = rfc3339_or_none(self.received_at)
         return d
 
     def to_json(self):
         """One line of JSON (no newline) with every field, times in RFC 3339 UTC; a
-        non-finite float (NaN, infinity) is written as null."""
+        non-finite float (NaN, infinity) and a time outside years 1-9999 are written as
+        null. ASCII only: any other character, a lone surrogate too, is escaped."""
         # Written by hand rather than json.dumps(self.to_dict()): this runs once per stat
         # in the stats log and is twice as fast this way.
         return (

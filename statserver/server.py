@@ -5,18 +5,35 @@ from collections import deque
 from autobahn.twisted.resource import WebSocketResource
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, DeferredQueue, maybeDeferred, succeed
+from twisted.internet.task import Cooperator, TaskStopped
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.server import Site
 
+from statserver.admission import Admission
 from statserver.channel import FD_RESERVE, HEADER_TIMEOUT, Refusal, RefusalLog, StatsChannel
-from statserver.formats import FORMATS, FrameError, decode_frame, detect_format
+from statserver.formats import (
+    FORMATS,
+    PROTOBUF,
+    PROTOBUF_PIECE_BYTES,
+    FrameError,
+    decode_frame,
+    decode_protobuf,
+    detect_format,
+    protobuf_pieces,
+)
 from statserver.lag import ReactorLag
 from statserver.metrics import ServerMetrics
 from statserver.ratelimit import RateLimit as _RateLimit
 from statserver.resources import HealthzResource, MetricsResource, StatsRoot, WebSocketEntry
+from statserver.text import printable
 from statserver.websocket import CLOSE_MESSAGE_TOO_BIG, StatsServerFactory
 
 _NS_PER_S = 1_000_000_000
+#: The default ``max_message_size``: a protobuf frame of 10,000 revisions (the default
+#: ``--max-revisions``) with the longest names Kubernetes allows is 4,430,000 bytes
+#: (docs/server.md, "Frame sizes"); 5 MiB leaves a sixth more.
+MAX_MESSAGE_SIZE = 5 << 20
 
 
 class StatsQueue(DeferredQueue):
@@ -143,7 +160,7 @@ class StatsServer(Service):
         *,
         reactor=None,
         queue_size=10000,
-        max_message_size=1 << 20,
+        max_message_size=MAX_MESSAGE_SIZE,
         ping_interval=10.0,
         shutdown_timeout=5.0,
         bucket_owners=None,
@@ -177,6 +194,9 @@ class StatsServer(Service):
         self._errors = {f: self.metrics.decode_errors.labels(f) for f in FORMATS}
         self.lag = ReactorLag(reactor, self.registry)
         self._bad_frame_log = _RateLimit(reactor)
+        self._admission = Admission(self.registry, _RateLimit(reactor))
+        self._oversize_log = _RateLimit(reactor)
+        self.max_message_size = max_message_size
         self._pause_log = _RateLimit(reactor, burst=1, period=60.0)
 
         self.factory = StatsServerFactory(
@@ -208,6 +228,16 @@ class StatsServer(Service):
         self._connections = set()
         self._connections_gone = []  # Deferreds fired when the last connection closes
         self._queue_drained = []  # Deferreds fired when stats.pending empties while stopping
+        # Big protobuf frames are decoded a piece per reactor turn (_slice_frame); while
+        # one is, its connection is paused and its later frames wait here, in order.
+        self._slicing = {}  # connection -> deque of its frames waiting behind the sliced one
+        self._slice_tasks = {}  # connection -> the CooperativeTask slicing its frame
+        self._slices_waiting = []  # Deferreds of sliced frames waiting for queue room
+        self._slicing_done = []  # Deferreds fired when no frame is being sliced (shutdown)
+        self._cooperator = Cooperator(
+            terminationPredicateFactory=lambda: _after_one_step,
+            scheduler=lambda work: reactor.callLater(0, work),
+        )
 
     # ---- lifecycle ----
 
@@ -251,6 +281,8 @@ class StatsServer(Service):
             queued=len(self.stats.pending),
         )
         self._flush_held()
+        waiting, self._slices_waiting = self._slices_waiting, []
+        _fire_all(waiting)  # frames being sliced go on whatever the queue holds
         steps = []
         if self.port is not None:
             steps.append(maybeDeferred(self.port.stopListening))
@@ -260,10 +292,12 @@ class StatsServer(Service):
             d = Deferred()
             self._connections_gone.append(d)
             steps.append(d)
-        if self.stats.pending:
+        if self._slicing:
             d = Deferred()
-            self._queue_drained.append(d)
-            steps.append(d)
+            self._slicing_done.append(d)
+            steps.append(d.addCallback(lambda _: self._drained()))
+        else:
+            steps.append(self._drained())
         done = DeferredList(steps, consumeErrors=True)
         timer = self.reactor.callLater(self.shutdown_timeout, done.cancel)
 
@@ -278,6 +312,7 @@ class StatsServer(Service):
                     connections=len(self._connections),
                     queued=len(self.stats.pending),
                 )
+                self._drop_slicing()
             for conn in list(self._connections):
                 try:
                     conn.abort()
@@ -322,6 +357,20 @@ class StatsServer(Service):
                 if not d.called:
                     d.callback(None)
 
+    def _message_too_big(self, conn, size):
+        """``conn`` is being closed with 1009 for a message of ``size`` bytes (so far)."""
+        limit = self._oversize_log
+        if limit.allow():
+            held, limit.suppressed = limit.suppressed, 0
+            self._log.warn(
+                "Closing {peer} with 1009: a message of {size} bytes is over the"
+                " {limit} bytes of --max-message-size{held}",
+                peer=conn.peer,
+                size=size,
+                limit=self.max_message_size,
+                held=f" ({held} more not logged)" if held else "",
+            )
+
     def _frame_received(self, conn, payload, is_binary):
         received_at = int(self.reactor.seconds() * _NS_PER_S)
         if conn.restarting:
@@ -339,16 +388,24 @@ class StatsServer(Service):
         self._accept(conn, payload, is_binary, received_at)
 
     def _accept(self, conn, payload, is_binary, received_at):
-        """Decode one frame and queue its stats."""
+        """Decode one frame and queue its stats (a big protobuf frame: in slices)."""
+        waiting = self._slicing.get(conn)
+        if waiting is not None:  # behind a frame of the same connection being sliced
+            waiting.append((conn, payload, is_binary, received_at))
+            return
+        if len(payload) > PROTOBUF_PIECE_BYTES and detect_format(payload, is_binary) == PROTOBUF:
+            self._start_slicing(conn, payload, received_at)
+            return
         try:
             fmt, stats = decode_frame(payload, is_binary, received_at)
         except FrameError as e:
             self._bad_frame(conn, e.format, e.reason, received_at)
             return
-        except Exception as e:  # a decoder bug must not cost the connection
-            self._bad_frame(conn, detect_format(payload, is_binary), f"decoder error {e!r}",
-                            received_at)
+        except Exception:  # a decoder bug: logged with its traceback, the connection kept
+            self._bad_frame(conn, detect_format(payload, is_binary), "decoder bug",
+                            received_at, failure=Failure())
             return
+        stats = self._admission.admit(stats, conn.peer)
         # count first: a waiting consumer runs inside put_many()
         self._frames[fmt] += 1
         self._received[fmt] += len(stats)
@@ -357,19 +414,95 @@ class StatsServer(Service):
         if not self.paused and len(self.stats.pending) >= self.queue_size and not self.stopping:
             self._pause()  # (not while stopping: the peers' close replies must be read)
 
-    def _bad_frame(self, conn, fmt, reason, received_at):
+    # ---- big frames, a slice per reactor turn ----
+
+    def _start_slicing(self, conn, payload, received_at):
+        self._slicing[conn] = deque()
+        conn.pause_reading()
+        task = self._cooperator.cooperate(self._slice_frame(conn, payload, received_at))
+        self._slice_tasks[conn] = task
+        task.whenDone().addBoth(self._sliced, conn)
+
+    def _slice_frame(self, conn, payload, received_at):
+        """Decode a protobuf frame of more than ``PROTOBUF_PIECE_BYTES``, one step per
+        reactor turn: first cut it into pieces (each parsed, so that a bad frame is
+        refused whole, as a small one is), then queue each piece's stats, waiting for
+        room in the queue whenever it is full."""
+        pieces = []
+        try:
+            for piece in protobuf_pieces(payload):
+                pieces.append(piece)
+                yield None
+        except FrameError as e:
+            self._bad_frame(conn, PROTOBUF, e.reason, received_at)
+            return
+        except Exception:
+            self._bad_frame(conn, PROTOBUF, "decoder bug", received_at, failure=Failure())
+            return
+        payload = pieces[0] if pieces else b""
+        self._frames[PROTOBUF] += 1
+        first = True
+        while pieces:
+            while self.paused and not self.stopping:
+                room = Deferred()
+                self._slices_waiting.append(room)
+                yield room
+            try:
+                stats = decode_protobuf(pieces.pop(0), received_at)
+            except Exception:  # each piece parsed once already: a decoder bug
+                self._bad_frame(conn, PROTOBUF, "decoder bug", received_at, failure=Failure())
+                return
+            stats = self._admission.admit(stats, conn.peer)
+            self._received[PROTOBUF] += len(stats)
+            if first:  # the connection's figures count the frame once, with all its stats
+                conn.info.frame(PROTOBUF, payload, stats, received_at)
+                first = False
+            else:
+                conn.info.stats += len(stats)
+            self.stats.put_many(stats)
+            if (not self.paused and len(self.stats.pending) >= self.queue_size
+                    and not self.stopping):
+                self._pause()
+            yield None
+
+    def _sliced(self, result, conn):
+        """A sliced frame is done: go on with the frames its connection sent after it."""
+        if isinstance(result, Failure) and not result.check(TaskStopped):
+            self._log.failure("Unexpected error decoding a frame from {peer}", result,
+                              peer=conn.peer)
+        del self._slice_tasks[conn]
+        waiting = self._slicing.pop(conn)
+        while waiting:
+            if conn in self._slicing:  # another big frame: the rest waits behind it
+                self._slicing[conn].extend(waiting)
+                break
+            if self.paused and not self.stopping:
+                # ahead of the connection's frames held meanwhile, decoded on resume
+                self._held.extendleft(reversed(waiting))
+                break
+            self._accept(*waiting.popleft())
+        if conn not in self._slicing and not self.paused and conn in self._connections:
+            conn.resume_reading()
+        if not self._slicing:
+            done, self._slicing_done = self._slicing_done, []
+            _fire_all(done)
+
+    def _bad_frame(self, conn, fmt, reason, received_at, failure=None):
         self._frames[fmt] += 1
         self._errors[fmt].inc()
         conn.info.bad_frame(fmt, received_at)
         if self._bad_frame_log.allow():
             held = self._bad_frame_log.suppressed
             self._bad_frame_log.suppressed = 0
-            self._log.warn(
-                "Bad frame from {peer}: {reason}{held}",
+            fields = dict(
                 peer=conn.peer,
-                reason=reason,
+                reason=printable(reason),
                 held=f" ({held} more bad frames not logged)" if held else "",
             )
+            if failure is None:
+                self._log.warn("Bad frame from {peer}: {reason}{held}", **fields)
+            else:
+                self._log.failure("Bad frame from {peer}: {reason}{held}", failure, **fields)
 
     # ---- backpressure ----
 
@@ -399,8 +532,11 @@ class StatsServer(Service):
                     self._accept(*self._held.popleft())
             if not self.paused:
                 self._log.debug("Queue below {low}: resuming", low=self.low_water)
+                waiting, self._slices_waiting = self._slices_waiting, []
+                _fire_all(waiting)
                 for conn in list(self._connections):
-                    conn.resume_reading()
+                    if conn not in self._slicing:
+                        conn.resume_reading()
         finally:
             self._resuming = False
 
@@ -408,6 +544,29 @@ class StatsServer(Service):
         """Queue every held frame now (shutdown: they were accepted before it began)."""
         while self._held:
             self._accept(*self._held.popleft())
+
+    def _drop_slicing(self):
+        """Shutdown timed out: stop slicing frames, drop the frames waiting behind them."""
+        if not self._slicing:
+            return
+        self._log.warn(
+            "Stats server shutdown: {frames} frames of {connections} connections not"
+            " decoded in time",
+            frames=len(self._slicing) + sum(map(len, self._slicing.values())),
+            connections=len(self._slicing),
+        )
+        for waiting in self._slicing.values():
+            waiting.clear()
+        for task in list(self._slice_tasks.values()):
+            task.stop()
+
+    def _drained(self):
+        """A Deferred that fires once the consumer has taken every queued stat."""
+        if not self.stats.pending:
+            return succeed(None)
+        d = Deferred()
+        self._queue_drained.append(d)
+        return d
 
     def _stat_taken(self):
         if self.paused and not self._resuming and len(self.stats.pending) < self.low_water:
@@ -417,6 +576,11 @@ class StatsServer(Service):
             # the consumer has recorded what it took (the command then closes the sinks).
             waiting, self._queue_drained = self._queue_drained, []
             self.reactor.callLater(0, _fire_all, waiting)
+
+
+def _after_one_step():
+    # the cooperator's termination predicate: one step of one sliced frame a reactor turn
+    return True
 
 
 def _fire_all(deferreds):

@@ -99,6 +99,15 @@ class StatsServerProtocol(WebSocketServerProtocol):
         except Exception:  # never into the reactor
             self._log.failure("Unexpected error handling a frame from {peer}", peer=self.peer)
 
+    def _max_message_size_exceeded(self, msg_size, max_msg_size, reason):
+        # autobahn's hook before it fails the connection with 1009: say who and how big
+        try:
+            self.factory.stats_server._message_too_big(self, msg_size)
+        except Exception:
+            self._log.failure("Unexpected error logging an oversize message from {peer}",
+                              peer=self.peer)
+        super()._max_message_size_exceeded(msg_size, max_msg_size, reason)
+
     def onClose(self, wasClean, code, reason):
         try:
             self.factory.stats_server._connection_closed(self)

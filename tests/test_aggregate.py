@@ -257,3 +257,39 @@ def test_options_validated_like_knative(check, good, bad):
         with pytest.raises(ValueError):
             check(given)
 
+
+
+def test_a_stat_stamped_far_ahead_does_not_pin_the_averages():
+    # one stat stamped in 2100 with 1000 concurrent requests, then the real sender's 2.0
+    # every second: the averages follow the real sender within two stable windows
+    clock = Clock()
+    clock.advance(T27)
+    aggregator = Aggregator(clock, stable_window=6)
+    year_2100 = 4_102_444_800 * S
+    now = int(clock.seconds() * S)
+    aggregator.record(StatMessage("ns", "rev", "pod", 1000.0, timestamp=year_2100,
+                                  received_at=now))
+    for _ in range(13):
+        clock.advance(1)
+        now = int(clock.seconds() * S)
+        aggregator.record(StatMessage("ns", "rev", "pod", 2.0, timestamp=now, received_at=now))
+    got = aggregator.revision("ns", "rev")
+    assert (got.stable_concurrency, got.panic_concurrency) == (2.0, 2.0)
+    assert got.last_stat_time == now
+    assert (aggregator.skewed_ahead, aggregator.skewed_behind) == (1, 0)
+
+
+@pytest.mark.parametrize("offset,placed_at_sender_time", [
+    (5 * S, True), (5 * S + 1, False), (-5 * S, True), (-5 * S - 1, False)])
+def test_max_clock_skew_bounds_both_ways(offset, placed_at_sender_time):
+    clock = Clock()
+    clock.advance(T27)
+    aggregator = Aggregator(clock, max_clock_skew=5)
+    received = int(clock.seconds() * S)
+    aggregator.record(StatMessage("ns", "rev", "pod", 1.0, timestamp=received + offset,
+                                  received_at=received))
+    [revision] = aggregator.revisions()
+    assert revision.last_stat_time == (received + offset if placed_at_sender_time
+                                       else received)
+    assert aggregator.skewed_ahead + aggregator.skewed_behind == (
+        0 if placed_at_sender_time else 1)

@@ -175,3 +175,99 @@ async def test_keepalive_tcp_option_pings_and_pongs():
         await bounded(client.closed)
     finally:
         await bounded(server.stopService())
+
+
+def _logged(substring):
+    """Log events whose format contains ``substring`` (a list, filled while observed)."""
+    events = []
+
+    def observer(event):
+        if substring in (event.get("log_format") or ""):
+            events.append(event)
+
+    return events, observer
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_json_integer_beyond_float_range_is_a_bad_frame_not_a_decoder_bug():
+    events, observer = _logged("Bad frame")
+    globalLogPublisher.addObserver(observer)
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        huge = b'{"Key":{"Namespace":"ns","Name":"r"},"Stat":{"request_count":1%s}}' % (
+            b"0" * 309)
+        client.send_frame(huge, binary=False)
+        client.send_frame(GOOD)
+        [got] = await take(server, 1)
+        assert got.name == "after-the-bad-one"
+        assert errors(server, "json") == 1
+        [event] = events
+        assert "out of range" in event["reason"]
+        assert "log_failure" not in event
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        globalLogPublisher.removeObserver(observer)
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_decoder_bug_is_logged_with_its_traceback_and_counted(monkeypatch):
+    from statserver import server as server_module
+
+    real = server_module.decode_frame
+
+    def buggy(payload, is_binary, received_at=None):
+        if payload == b"boom":
+            raise ZeroDivisionError("a bug in a decoder")
+        return real(payload, is_binary, received_at)
+
+    monkeypatch.setattr(server_module, "decode_frame", buggy)
+    events, observer = _logged("Bad frame")
+    globalLogPublisher.addObserver(observer)
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        client.send_frame(b"boom", binary=False)
+        client.send_frame(GOOD)
+        [got] = await take(server, 1)
+        assert got.name == "after-the-bad-one"
+        assert errors(server, "json") == 1
+        [event] = events
+        assert event["log_failure"].check(ZeroDivisionError)
+        assert "a bug in a decoder" in event["log_failure"].getTraceback()
+        assert not client.closed.called
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        globalLogPublisher.removeObserver(observer)
+        await bounded(server.stopService())
+
+
+@pytest.mark.parametrize("binary", [False, True])
+@pytest_twisted.ensureDeferred
+async def test_a_json_or_gob_frame_bigger_than_one_stat_is_refused_undecoded(binary):
+    from statserver.formats import ONE_STAT_MAX_BYTES
+    from statserver.gobstat import encode_stat_frame
+
+    stat = StatMessage("ns", "padded", "pod")
+    if binary:  # a gob stream with a 70 KB pod name: decodable, far over one stat's size
+        frame = encode_stat_frame(stat._replace(pod_name="p" * 70_000))
+    else:  # valid JSON, padded with whitespace
+        frame = b'{"Key":{"Namespace":"ns","Name":"padded"},' + b" " * 70_000 + b'"Stat":{}}'
+    assert len(frame) > ONE_STAT_MAX_BYTES
+    fmt = "gob" if binary else "json"
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        client.send_frame(frame, binary=binary)
+        client.send_frame(GOOD)
+        [got] = await take(server, 1)
+        assert got.name == "after-the-bad-one"
+        assert errors(server, fmt) == 1
+        assert not client.closed.called
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())

@@ -191,6 +191,8 @@ def test_json_timestamp_seconds():
         b'{"Key": {}, "Stat": {"request_count": true}}',
         b'{"Key": {}, "Stat": {"request_count": NaN}}',
         b'{"Key": {}, "Stat": {"request_count": 1e999}}',
+        b'{"Key": {}, "Stat": {"request_count": 1%s}}' % (b"0" * 309),  # beyond float
+        b'{"Key": {}, "Stat": {"process_uptime": -1%s}}' % (b"0" * 400),
         b'{"Key": {}, "Stat": {"timestamp": 1.5}}',
         b"\xff\xfe{}",
         b"[" * 100000,

@@ -89,16 +89,3 @@ async def test_the_summary_does_not_compute_every_revisions_averages():
     finally:
         await bounded(service.stopService())
 
-
-@pytest_twisted.ensureDeferred
-async def test_the_start_up_heap_is_kept_out_of_the_cyclic_collectors_scans():
-    # a full collection at 10,000 revisions took 50-100 ms, half of it scanning the
-    # objects every import made (which live as long as the process)
-    import gc
-
-    gc.unfreeze()
-    service, _ = await start_command()
-    try:
-        assert gc.get_freeze_count() > 20000
-    finally:
-        await bounded(service.stopService())

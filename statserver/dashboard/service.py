@@ -39,7 +39,7 @@ def _number(value):
 
 def _encode(value):
     return json.dumps(value, separators=(",", ":"), allow_nan=False,
-                      ensure_ascii=False).encode("utf-8")
+                      ensure_ascii=False).encode("utf-8", "backslashreplace")  # a lone surrogate: \udcff
 
 
 def _rows(averages, now_ns):

@@ -1,0 +1,228 @@
+"""The admission step: a stat whose namespace, name or pod name is not a plausible
+Kubernetes name is rejected alone, counted by reason and logged (rate-limited, escaped),
+whatever its wire format; the rest of its frame and of its connection goes on."""
+
+import json
+
+import pytest
+import pytest_twisted
+from shared_data import ERAS, read_frames
+from twisted.internet import reactor
+from twisted.logger import formatEvent, globalLogPublisher
+from wsclient import bounded, connect, http_get, port_of, start_server, take
+
+from statserver import admission
+from statserver.consumer import StatsConsumer
+from statserver.formats import encode_json, encode_protobuf
+from statserver.gobstat import encode_stat_frame
+from statserver.model import StatMessage
+from statserver.tap import _aggregator
+
+S = 1_000_000_000
+GOOD = StatMessage("ns", "good", "activator-1", 2.0, request_count=2.0)
+
+
+def rejected(server, reason):
+    return server._admission.rejected.labels(reason)._value.get()
+
+
+def json_frame(namespace, name, pod="p"):
+    # json.dumps writes a lone surrogate as the "\ud800" escape a hostile sender writes
+    doc = {"Key": {"Namespace": namespace, "Name": name},
+           "Stat": {"pod_name": pod, "request_count": 1}}
+    return json.dumps(doc).encode("ascii")
+
+
+class Served:
+    """A StatsServer on 127.0.0.1 with the command's aggregator (on /metrics and /api)
+    taking its stats, as ``twist statserver`` wires them."""
+
+    async def start(self, **kwargs):
+        self.server = await start_server(**kwargs)
+        self.aggregator = _aggregator({}, self.server, reactor)
+        self.consumer = StatsConsumer(self.server.stats, [self.aggregator], clock=reactor)
+        self.consumer.startService()
+        return self
+
+    async def get(self, path):
+        return await http_get(port_of(self.server), path)
+
+    async def stop(self):
+        await bounded(self.server.stopService())
+        await bounded(self.consumer.stopService())
+
+
+async def until_recorded(served, n):
+    from wsclient import until
+
+    await bounded(until(lambda: served.consumer.recorded >= n))
+
+
+@pytest_twisted.ensureDeferred
+async def test_names_that_are_not_utf8_are_rejected_and_metrics_still_answer():
+    served = await Served().start()
+    try:
+        client = await connect(port_of(served.server))
+        # gob strings are bytes: \xff\xfe is no UTF-8 (decoded as lone surrogates)
+        client.send_frame(encode_stat_frame(GOOD._replace(namespace="\udcff\udcfe")))
+        client.send_frame(json_frame("ns", "\ud800"), binary=False)
+        client.send_frame(encode_stat_frame(GOOD._replace(pod_name="pod-\udcff")))
+        client.send_frame(encode_protobuf([GOOD]))
+        await until_recorded(served, 1)
+        assert [r.name for r in served.aggregator.revisions()] == ["good"]
+        assert rejected(served.server, "not_utf8") == 3
+        code, _, body = await served.get(b"/metrics")
+        assert code == 200
+        assert b'statserver_revision_pods{name="good",namespace="ns"} 1.0' in body
+        assert b'statserver_stats_rejected_total{reason="not_utf8"} 3.0' in body
+        code, _, body = await served.get(b"/api/v1/revisions")
+        assert code == 200
+        assert [r["name"] for r in json.loads(body)["revisions"]] == ["good"]
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await served.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_names_longer_than_kubernetes_allows_are_rejected():
+    served = await Served().start()
+    try:
+        client = await connect(port_of(served.server))
+        long_ones = [
+            GOOD._replace(namespace="n" * 1_000_000),  # one /metrics body of 5 MB before
+            GOOD._replace(name="r" * 64),
+            GOOD._replace(pod_name="p" * 254),
+        ]
+        longest_allowed = GOOD._replace(namespace="n" * 63, name="r" * 63, pod_name="p" * 253)
+        client.send_frame(encode_protobuf([*long_ones, longest_allowed]))
+        await until_recorded(served, 1)
+        assert [(len(r.namespace), len(r.name)) for r in served.aggregator.revisions()] == [
+            (63, 63)]
+        assert rejected(served.server, "too_long") == 3
+        code, _, body = await served.get(b"/metrics")
+        assert code == 200
+        assert len(body) < 20_000
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await served.stop()
+
+
+@pytest.mark.parametrize("fmt", ["protobuf", "json", "gob"])
+@pytest_twisted.ensureDeferred
+async def test_empty_and_unprintable_names_are_rejected_in_every_format(fmt):
+    bad = [
+        (GOOD._replace(namespace=""), "empty"),
+        (GOOD._replace(name=""), "empty"),
+        (GOOD._replace(namespace="ns\n"), "unprintable"),
+        (GOOD._replace(name="r\x00"), "unprintable"),
+        (GOOD._replace(pod_name="p\x1b[31m"), "unprintable"),
+    ]
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        for stat, _ in bad:
+            if fmt == "protobuf":
+                client.send_frame(encode_protobuf([stat]))
+            elif fmt == "json":
+                client.send_frame(encode_json(stat).encode(), binary=False)
+            else:
+                client.send_frame(encode_stat_frame(stat))
+        client.send_frame(encode_protobuf([GOOD._replace(pod_name="")]))  # no pod: kept
+        [got] = await take(server, 1)
+        assert (got.namespace, got.name, got.pod_name) == ("ns", "good", "")
+        assert rejected(server, "empty") == 2
+        assert rejected(server, "unprintable") == 3
+        assert server.metrics.decode_errors.labels(fmt)._value.get() == 0
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_protobuf_entries_without_namespace_and_name_are_not_stats():
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        empty_entries = b"\x0a\x02\x1a\x00" * 1000  # each an entry with an empty stat
+        client.send_frame(empty_entries + encode_protobuf([GOOD]))
+        [got] = await take(server, 1)
+        assert got.name == "good"
+        assert server.stats.pending == []
+        assert rejected(server, "empty") == 1000
+        assert server.metrics.stats_received.value("protobuf") == 1
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_rejections_are_logged_rate_limited_with_the_value_escaped():
+    events = []
+
+    def observer(event):
+        if "Rejected a stat" in (event.get("log_format") or ""):
+            events.append(event)
+
+    globalLogPublisher.addObserver(observer)
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        hostile = GOOD._replace(namespace="\udcff\x07" + "x" * 500)
+        for _ in range(100):
+            client.send_frame(encode_stat_frame(hostile))  # gob: any bytes
+        client.send_frame(encode_protobuf([GOOD]))
+        await take(server, 1)
+        assert rejected(server, "too_long") == 100
+        assert 1 <= len(events) <= 10
+        line = formatEvent(events[0])
+        line.encode("ascii")  # never raw bytes, nor any non-ASCII character
+        assert "from tcp4:127.0.0.1:" in line
+        assert "namespace is too long" in line
+        assert "'\\udcff\\x07xxx" in line
+        assert "(502 characters)" in line
+        assert len(line) < 300
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        globalLogPublisher.removeObserver(observer)
+        await bounded(server.stopService())
+
+
+@pytest.mark.parametrize("name", sorted(ERAS))
+def test_no_knative_stat_is_rejected(name):
+    # every name a Knative sender of every era wrote in tests/data/stat-frames
+    check = admission.Admission(None, _AlwaysAllow())
+    for frame in read_frames(name):
+        for d in frame["stats"]:
+            stat = StatMessage(d["namespace"], d["name"], d["pod_name"])
+            assert check.admit([stat], "peer") == [stat]
+    assert all(check.rejected.labels(r)._value.get() == 0 for r in admission.REASONS)
+
+
+class _AlwaysAllow:
+    suppressed = 0
+
+    def allow(self):
+        return True
+
+
+@pytest.mark.parametrize(
+    "value,problem",
+    [
+        ("hello-00001", None),
+        ("autoscaler-bucket-00-of-02", None),
+        ("a" * 63, None),
+        ("a" * 64, "too_long"),
+        ("", "empty"),
+        ("\udcc3", "not_utf8"),
+        ("tab\there", "unprintable"),
+        ("zero\u200bwidth", "unprintable"),
+        ("café", None),  # plausible enough: valid, printable UTF-8
+    ],
+)
+def test_name_problem(value, problem):
+    assert admission.name_problem(value, admission.NAME_MAX) == problem
