@@ -3,13 +3,15 @@
 Times ``StatsConsumer`` taking stats already queued on the server's ``StatsQueue`` and
 handing each to: no sink, the per-minute ``Summary``, the windowed ``Aggregator``, both (the
 command's default sinks), the ``StatsLog`` (a file in a temporary directory, written as it
-would be every second) and all three, against ``StatMessage.to_json()`` alone. Medians of
+would be every second, by its writer thread; the time includes waiting for that thread
+to finish) and all three, against ``StatMessage.to_json()`` alone. Medians of
 ``--repeat`` runs; ratios are to ``to_json()`` in the same run.
 
     python benchmarks/sinks.py [--stats 100000] [--repeat 5]
 """
 
 import argparse
+import queue as _queue
 import statistics
 import tempfile
 import time
@@ -39,6 +41,23 @@ def make_stats(n):
     ]
 
 
+class ThreadClock(Clock):
+    """A ``Clock`` that also takes the stats log writer's ``callFromThread`` calls, run
+    by ``run_thread_calls``."""
+
+    def __init__(self):
+        super().__init__()
+        self._from_thread = _queue.SimpleQueue()
+
+    def callFromThread(self, f, *args, **kwargs):
+        self._from_thread.put((f, args, kwargs))
+
+    def run_thread_calls(self):
+        while not self._from_thread.empty():
+            f, args, kwargs = self._from_thread.get()
+            f(*args, **kwargs)
+
+
 def time_to_json(stats):
     start = time.perf_counter()
     for s in stats:
@@ -49,7 +68,7 @@ def time_to_json(stats):
 def time_consumer(stats, make_sinks, batch):
     """Stats queued ``batch`` at a time (the server pauses its connections at
     ``--queue-size``), taken by a running consumer."""
-    clock = Clock()
+    clock = ThreadClock()
     queue = StatsQueue(lambda: None)
     sinks = make_sinks(clock)
     consumer = StatsConsumer(queue, sinks, clock=clock)
@@ -59,8 +78,13 @@ def time_consumer(stats, make_sinks, batch):
         # A burst: the first stat goes to the consumer's waiting get(), the rest wait
         # for its next turn.
         queue.put_many(stats[i:i + batch])
-        clock.advance(1.0)  # the next turn, and the stats log's periodic write
-    consumer.stopService()  # writes out and closes the stats log
+        clock.advance(1.0)  # the next turn, and the stats log's periodic hand-over
+        clock.run_thread_calls()  # what the writer thread says it wrote
+    consumer.stopService()  # hands over the rest and closes the stats log
+    for sink in sinks:
+        if isinstance(sink, StatsLog):
+            sink._thread.join()
+    clock.run_thread_calls()
     elapsed = time.perf_counter() - start
     assert consumer.recorded == len(stats), consumer.recorded
     return elapsed

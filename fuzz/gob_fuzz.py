@@ -1,16 +1,16 @@
 """Coverage-guided fuzzing of the gob decoder with atheris (libFuzzer).
 
-Every input must decode or raise GobError, through ``decode_all`` and
-``decode_stat_frame``, and the interpreter (a type's first use) and the compiled code must
-agree on it. The seed corpus is every stream of ``$GOB_VECTORS`` and every gob frame of
-``$STAT_FRAMES`` (defaults ``tests/data/gob-vectors`` and ``tests/data/stat-frames``). libFuzzer options pass
+Every input must decode or raise GobError, through ``decode_all`` (generically and typed
+into the server's StatMessage target) and ``decode_stat_frame``, with the same outcome on
+every path of the decoder (interpreted, compiled, a sender's first, second and warm frame:
+``tests/gobpaths.py``). The seed corpus is every stream of ``$GOB_VECTORS`` and every gob
+frame of ``$STAT_FRAMES`` (defaults ``tests/data/gob-vectors`` and ``tests/data/stat-frames``,
+found by ``tests/shared_data.py``). libFuzzer options pass
 through, e.g.:
 
     python fuzz/gob_fuzz.py -max_total_time=300
 """
 
-import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,47 +18,39 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from statserver.gob import GobError, decode_all, decoder
-    from statserver.gobstat import decode_stat_frame
+    from statserver.gob import GobError
+    from statserver.gobstat import _StatMessage, decode_stat_frame
 
-REPO = Path(__file__).resolve().parent.parent
-VECTORS = Path(os.environ.get("GOB_VECTORS", REPO / "tests" / "data" / "gob-vectors"))
-FRAMES = Path(os.environ.get("STAT_FRAMES", REPO / "tests" / "data" / "stat-frames"))
-
-
-def outcome(data):
-    try:
-        return repr(decode_all(data))
-    except GobError as exc:
-        return f"GobError: {exc}"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from gobpaths import outcomes  # noqa: E402
+from shared_data import GOB_ERAS, gob_vector_files, read_frames, read_jsonl  # noqa: E402
 
 
 def test_one_input(data):
-    decoder.clear_cache()
-    interpreted = outcome(data)
-    decoder.INTERPRET_FIRST = False
-    try:
-        decoder.clear_cache()
-        compiled = outcome(data)
-    finally:
-        decoder.INTERPRET_FIRST = True
-    if interpreted != compiled:
-        raise AssertionError(f"paths disagree on {data.hex()}:\n{interpreted}\n{compiled}")
+    for target in (None, _StatMessage):
+        got = outcomes(data, target)
+        if len(set(got.values())) != 1:
+            lines = "\n".join(f"  {path}: {result}" for path, result in got.items())
+            raise AssertionError(f"paths disagree on {data.hex()} (target {target}):\n{lines}")
     try:
         decode_stat_frame(data)
     except GobError:
         pass
 
 
+def _seeds():
+    for path in gob_vector_files():
+        for record in read_jsonl(path):
+            yield bytes.fromhex(record["gob"])
+    for era in GOB_ERAS:
+        for frame in read_frames(f"{era}.jsonl"):
+            yield frame["payload"]
+
+
 def seed_corpus():
     corpus = Path(tempfile.mkdtemp(prefix="gob-fuzz-corpus-"))
-    n = 0
-    for path in sorted(VECTORS.glob("*.jsonl")) + sorted(FRAMES.glob("v*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            data = bytes.fromhex(record.get("gob") or record.get("frame", ""))
-            (corpus / f"seed-{n}").write_bytes(data)
-            n += 1
+    for n, data in enumerate(_seeds()):
+        (corpus / f"seed-{n}").write_bytes(data)
     return str(corpus)
 
 

@@ -301,6 +301,18 @@ class Aggregator:
         return [self._averages(self._revisions[key], now_ns)
                 for key in sorted(self._revisions)]
 
+    def revisions_in_slices(self, size=200):
+        """:meth:`revisions` ``size`` at a time, as a generator of lists, for a render
+        spread over reactor turns: all as of the clock's time when it started; a
+        revision dropped meanwhile is left out, one added meanwhile waits for the next."""
+        now_ns = int(self.clock.seconds() * NS_PER_S)
+        self._expire(now_ns)
+        keys = sorted(self._revisions)
+        for i in range(0, len(keys), size):
+            revisions = self._revisions
+            found = (revisions.get(key) for key in keys[i:i + size])
+            yield [self._averages(r, now_ns) for r in found if r is not None]
+
     def revision(self, namespace, name):
         """:class:`RevisionAverages` of one revision as of the clock's time, or None."""
         now_ns = int(self.clock.seconds() * NS_PER_S)

@@ -13,6 +13,7 @@ from twisted.web.resource import Resource
 
 from statserver.connections import connections_json
 from statserver.model import rfc3339_or_none
+from statserver.render import SharedRender, serve
 
 _PREFIX = [b"v1", b"revisions"]
 _CONNECTIONS = [b"v1", b"connections"]
@@ -39,13 +40,18 @@ def revision_json(averages):
 class ApiResource(Resource):
     """``/api``: ``v1/revisions`` lists every revision with its four averages, pods and
     last stat time; ``v1/revisions/{namespace}/{name}`` gives one; ``v1/connections``
-    lists ``connections()`` (``ConnectionInfo``s, as of the aggregator's clock) when given."""
+    lists ``connections()`` (``ConnectionInfo``s, as of the aggregator's clock) when given.
+    The list of revisions is rendered in slices and shared by the requests of the next
+    second (``statserver.render``)."""
 
     isLeaf = True
 
-    def __init__(self, aggregator, connections=None):
+    def __init__(self, aggregator, connections=None, clock=None):
         super().__init__()
+        if clock is None:
+            from twisted.internet import reactor as clock
         self.aggregator = aggregator
+        self.render_cache = SharedRender(self._list_steps, clock)
         self.connections = connections
 
     def render(self, request):
@@ -62,13 +68,8 @@ class ApiResource(Resource):
             return _error(request, 404, "not found; try /api/v1/revisions")
         aggregator = self.aggregator
         if len(path) == 2:
-            body = {
-                "stable_window_seconds": aggregator.stable_window // 1_000_000_000,
-                "panic_window_seconds": aggregator.panic_window // 1_000_000_000,
-                "aggregation": aggregator.aggregation,
-                "revisions": [revision_json(r) for r in aggregator.revisions()],
-            }
-            return _json(request, 200, body)
+            return serve(request, self.render_cache.body(), b"application/json",
+                         [(b"cache-control", b"no-store")])
         try:  # twisted.web has already undone the URL's %-escapes in postpath
             namespace, name = (p.decode("utf-8") for p in path[2:])
         except UnicodeDecodeError:
@@ -77,6 +78,29 @@ class ApiResource(Resource):
         if averages is None:
             return _error(request, 404, f"no such revision: {namespace}/{name}")
         return _json(request, 200, revision_json(averages))
+
+
+    def _list_steps(self, parts):
+        """The list's JSON, appended to ``parts`` a slice of revisions at a time."""
+        aggregator = self.aggregator
+        head = _dumps({
+            "stable_window_seconds": aggregator.stable_window // 1_000_000_000,
+            "panic_window_seconds": aggregator.panic_window // 1_000_000_000,
+            "aggregation": aggregator.aggregation,
+        })
+        parts.append(head[:-1] + b',"revisions":[')
+        first = True
+        for chunk in aggregator.revisions_in_slices():
+            if chunk:
+                items = _dumps([revision_json(r) for r in chunk])[1:-1]
+                parts.append(items if first else b"," + items)
+                first = False
+            yield
+        parts.append(b"]}\n")
+
+
+def _dumps(value):
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def _json(request, code, body):

@@ -6,10 +6,12 @@ BUCKET_HOST_PREFIX = "autoscaler-bucket"
 
 
 def _hostname(host):
-    """A Host header without its port, lower-cased."""
+    """A Host header without its port and brackets, lower-cased (as Go's
+    ``net.SplitHostPort``: ``[::1]:8080`` → ``::1``, ``[name]:8080`` → ``name``)."""
     host = host.strip().lower()
-    if host.startswith("["):  # an IPv6 literal, "[::1]:8080"
-        return host
+    if host.startswith("["):  # an IPv6 literal (or any name) in brackets
+        end = host.find("]")
+        return host[1:end] if end > 0 else host
     return host.rsplit(":", 1)[0] if ":" in host else host
 
 

@@ -4,8 +4,13 @@ A sink is any object with ``record(stat)``, called once per stat in queue order.
 also have ``start()`` (called when the consumer starts) and ``close()`` (called once, after
 the last ``record``; it may return a Deferred). A sink that can take many stats faster
 than one by one may have ``record_many(stats)``: it is then given lists of stats instead,
-and when it raises, the whole list counts as failed.
+and when it raises, the whole list counts as failed. A sink that can fall behind (a
+writer thread) may have ``ready()``: None when it can take more now, else a Deferred that
+fires when it can; the consumer then takes nothing more until it fires, so the queue
+fills and the server's backpressure pauses the senders.
 """
+
+import time
 
 from prometheus_client import Counter
 from twisted.application.service import Service
@@ -23,14 +28,23 @@ def sink_name(sink):
     return getattr(sink, "name", None) or type(sink).__name__
 
 
-def take_all(queue):
-    """Every stat ``queue`` holds now, oldest first: in one call where the queue has
-    ``take_all`` (``statserver.server.StatsQueue``), else by ``get()`` after ``get()``."""
+# Stats taken from the queue at a time (~3-10 µs each through the command's sinks) ...
+MAX_BATCH = 1000
+# ... and slices taken in one reactor turn until this many seconds of work are done: a
+# full queue (10,000) no longer holds the reactor ~100 ms, and the consumer still keeps
+# up with what one turn's reads bring (several thousand stats under a protobuf load).
+TURN_BUDGET = 0.02
+
+
+def take_all(queue, limit=None):
+    """Every stat ``queue`` holds now (at most ``limit``), oldest first: in one call where
+    the queue has ``take_all`` (``statserver.server.StatsQueue``), else by ``get()``
+    after ``get()``."""
     batch_take = getattr(queue, "take_all", None)
     if batch_take is not None:
-        return batch_take()
+        return batch_take() if limit is None else batch_take(limit)
     taken = []
-    while queue.pending:
+    while queue.pending and (limit is None or len(taken) < limit):
         queue.get().addCallback(taken.append)
     return taken
 
@@ -44,10 +58,11 @@ class StatsConsumer(Service):
     Stopping takes what is still queued, hands it to the sinks, then closes them.
     """
 
-    def __init__(self, queue, sinks, *, registry=None, clock=None):
+    def __init__(self, queue, sinks, *, registry=None, clock=None, turn_budget=TURN_BUDGET):
         if clock is None:
             from twisted.internet import reactor as clock
         self.queue = queue
+        self._turn_budget = turn_budget
         self.sinks = list(sinks)
         self.recorded = 0
         self.sink_errors = {}
@@ -95,16 +110,39 @@ class StatsConsumer(Service):
     def _take(self):
         """Record everything the queue holds now, then (while running) wait for more."""
         self._wakeup = None
+        started = time.perf_counter()  # the work's own duration, whatever the clock
         while True:
-            batch = take_all(self.queue)
+            if self.running:
+                busy = self._busy_sink()
+                if busy is not None:
+                    busy.addCallback(lambda _: self._take())
+                    busy.addErrback(lambda f: f.trap(CancelledError))
+                    self._waiting = busy
+                    return
+            batch = take_all(self.queue, MAX_BATCH if self.running else None)
             if not batch:
                 break
             self._record(batch)
+            if (self.running and self.queue.pending
+                    and time.perf_counter() - started >= self._turn_budget):
+                # this turn's share done: the rest in the next reactor turn
+                self._wakeup = self._clock.callLater(0, self._take)
+                return
         if self.running:
             d = self.queue.get()
             d.addCallback(self._taken)
             d.addErrback(lambda f: f.trap(CancelledError))
             self._waiting = d
+
+    def _busy_sink(self):
+        """The Deferred of the first sink that cannot take more now, or None."""
+        for sink in self.sinks:
+            ready = getattr(sink, "ready", None)
+            if ready is not None:
+                d = ready()
+                if d is not None:
+                    return d
+        return None
 
     def _taken(self, stat):
         self._waiting = None

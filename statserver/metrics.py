@@ -114,7 +114,13 @@ class ServerMetrics:
         )
         self.frames_after_shutdown = Counter(
             "statserver_frames_after_shutdown",
-            "Data frames ignored because shutdown had begun",
+            "Data frames received after the server sent close 1012 (delivered as any other)",
+            registry=r,
+        )
+        self.connections_refused = Counter(
+            "statserver_connections_refused",
+            "Connections refused or closed by a limit, by reason",
+            ["reason"],
             registry=r,
         )
 

@@ -5,6 +5,9 @@ from twisted.web.resource import Resource
 
 from statserver import SERVER_NAME
 from statserver import metrics as _metrics
+from statserver.channel import routing_host
+from statserver.ratelimit import RateLimit
+from statserver.render import SharedRender, serve
 
 _TEXT = b"text/plain; charset=utf-8"
 _SERVER = SERVER_NAME.encode("ascii")
@@ -91,34 +94,60 @@ class HealthzResource(Resource):
 
 
 class MetricsResource(Resource):
-    """``/metrics``: the Prometheus text exposition of one registry, rendered here in the
-    reactor thread."""
+    """``/metrics``: the Prometheus text exposition of one registry, then of each source
+    added with ``add_sliced`` (an object whose ``exposition(parts)`` renders in slices,
+    such as ``AggregateCollector``). One render at a time, spread over reactor turns and
+    shared by the requests of the next second (``statserver.render``)."""
 
     isLeaf = True
 
-    def __init__(self, registry):
+    def __init__(self, registry, clock=None):
         super().__init__()
+        if clock is None:
+            from twisted.internet import reactor as clock
         self._registry = registry
+        self._sliced = []
+        self.render_cache = SharedRender(self._steps, clock)
+
+    def add_sliced(self, source):
+        """Render ``source.exposition(parts)`` after the registry."""
+        self._sliced.append(source)
+
+    def _steps(self, parts):
+        parts.append(_metrics.render(self._registry))
+        yield
+        for source in self._sliced:
+            yield from source.exposition(parts)
 
     def render_GET(self, request):
-        request.setHeader(b"content-type", _metrics.CONTENT_TYPE_LATEST.encode("ascii"))
-        return _metrics.render(self._registry)
+        return serve(request, self.render_cache.body(),
+                     _metrics.CONTENT_TYPE_LATEST.encode("ascii"))
+
+    render_HEAD = render_GET
 
 
 class WebSocketEntry(Resource):
     """Hands a WebSocket upgrade to autobahn's ``WebSocketResource``; answers a request
     without an upgrade with a short 426, and a bucket host not owned here with 200 and no
-    upgrade (Knative's answer, which fails the client's handshake)."""
+    upgrade (Knative's answer, which fails the client's handshake). The bucket is read
+    from the request line's authority when it has one, else from ``Host`` (Go's rule);
+    past ``is_full()`` (``--max-connections``) an upgrade is answered 503."""
 
     isLeaf = True
     _log = Logger()
 
-    def __init__(self, websocket_resource, *, bucket_owners=None, is_stopping, metrics):
+    def __init__(self, websocket_resource, *, bucket_owners=None, is_stopping, metrics,
+                 is_full=lambda: False, refused=None, clock=None):
         super().__init__()
         self._websocket = websocket_resource
         self._owners = bucket_owners
         self._is_stopping = is_stopping
         self._metrics = metrics
+        self._is_full = is_full
+        self._refused = refused
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self._refusal_log = RateLimit(clock, burst=1, period=60.0)
 
     def render(self, request):
         if not is_websocket_upgrade(request):
@@ -129,15 +158,35 @@ class WebSocketEntry(Resource):
         if self._is_stopping():
             request.setResponseCode(503)
             request.setHeader(b"content-type", _TEXT)
-            request.setHeader(b"connection", b"close")
+            _close_after(request)
             return b"stopping\n"
-        host = (request.getHeader(b"host") or b"").decode("latin-1")
+        host = routing_host(request)
         if self._owners is not None and not self._owners.owns_host(host):
-            self._log.warn("Refusing WebSocket for {host}: bucket not owned here", host=host)
+            if self._refusal_log.allow():
+                self._log.warn(
+                    "Refusing WebSocket for {host!r}: bucket not owned here (logged at most"
+                    " once a minute; statserver_bucket_refusals_total counts all)", host=host)
             self._metrics.bucket_refusals.inc()
-            request.setHeader(b"connection", b"close")
+            _close_after(request)
             return b""
+        if self._is_full():
+            if self._refused is not None:
+                self._refused("max-connections", request.transport)
+            request.setResponseCode(503)
+            request.setHeader(b"content-type", _TEXT)
+            _close_after(request)
+            request.setHeader(b"retry-after", b"1")
+            return b"too many connections (--max-connections)\n"
         return self._websocket.render(request)
+
+
+def _close_after(request):
+    """Say ``Connection: close`` and mean it (twisted.web only closes after a response
+    when the request asked to)."""
+    request.setHeader(b"connection", b"close")
+    channel = getattr(request, "channel", None)
+    if channel is not None:
+        channel.persistent = False
 
 
 class StatsRoot(Resource):

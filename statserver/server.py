@@ -11,6 +11,7 @@ from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 from statserver.admission import Admission
+from statserver.channel import FD_RESERVE, HEADER_TIMEOUT, Refusal, RefusalLog, StatsChannel
 from statserver.formats import (
     FORMATS,
     PROTOBUF,
@@ -21,7 +22,9 @@ from statserver.formats import (
     detect_format,
     protobuf_pieces,
 )
+from statserver.lag import ReactorLag
 from statserver.metrics import ServerMetrics
+from statserver.ratelimit import RateLimit as _RateLimit
 from statserver.resources import HealthzResource, MetricsResource, StatsRoot, WebSocketEntry
 from statserver.text import printable
 from statserver.websocket import CLOSE_MESSAGE_TOO_BIG, StatsServerFactory
@@ -61,46 +64,78 @@ class StatsQueue(DeferredQueue):
                 return
             waiting.pop(0).callback(obj)
 
-    def take_all(self):
-        """Remove and return every pending object (a list, oldest first; maybe empty)."""
+    def take_all(self, limit=None):
+        """Remove and return every pending object, or the oldest ``limit`` (a list,
+        oldest first; maybe empty)."""
         taken = self.pending
         if not taken:
             return []
-        self.pending = []
+        if limit is not None and len(taken) > limit:
+            taken = taken[:limit]
+            del self.pending[:limit]
+        else:
+            self.pending = []
         self._on_get()
         return taken
 
 
+#: File descriptors left, under the open-files limit, for probes and scrapes beyond the
+#: WebSocket connections (the default ``max_connections``).
+PROBE_RESERVE = 96
+
+
+def open_files_limit():
+    """The process's soft limit on open files (RLIMIT_NOFILE); None where unknown."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
 class StatsSite(Site):
-    """A ``Site`` without an access log: kubelet probes and Prometheus scrapes would
-    write a line every few seconds for the months the server runs."""
+    """A ``Site`` without an access log (kubelet probes and Prometheus scrapes would
+    write a line every few seconds for the months the server runs), whose channels are
+    ``StatsChannel``s, and which answers 503 past ``max_open`` open connections."""
 
     noisy = False
+    protocol = StatsChannel
+
+    def __init__(self, resource, *, metrics, clock, header_timeout, **kwargs):
+        super().__init__(resource, **kwargs)
+        self.max_open = None  # set when the server starts (after the limit is raised)
+        self.open_connections = 0
+        self._header_timeout = header_timeout
+        self._refusals = metrics.connections_refused
+        self._refusal_log = RefusalLog(clock)
 
     def log(self, request):
         pass
 
+    def buildProtocol(self, addr):
+        if self.max_open is not None and self.open_connections >= self.max_open:
+            self.refused("file-descriptors", addr)
+            return Refusal()
+        channel = super().buildProtocol(addr)
+        channel.header_timeout = self._header_timeout
+        return channel
 
-class _RateLimit:
-    """At most ``burst`` log lines per ``period`` seconds; counts what it held back."""
+    def connection_opened(self):
+        self.open_connections += 1
 
-    def __init__(self, clock, burst=10, period=10.0):
-        self._clock = clock
-        self._burst = burst
-        self._period = period
-        self._window = None
-        self._used = 0
-        self.suppressed = 0
+    def connection_closed(self):
+        self.open_connections -= 1
 
-    def allow(self):
-        now = self._clock.seconds()
-        if self._window is None or now - self._window >= self._period:
-            self._window, self._used = now, 0
-        if self._used < self._burst:
-            self._used += 1
-            return True
-        self.suppressed += 1
-        return False
+    def refused(self, reason, peer, *, log=True):
+        """Count (and log, rate-limited) a connection refused or closed by a limit;
+        ``peer`` is an address or a transport."""
+        self._refusals.labels(reason).inc()
+        if log:
+            if hasattr(peer, "getPeer"):
+                peer = peer.getPeer()
+            self._refusal_log.refused(reason, f"{getattr(peer, 'host', peer)}")
 
 
 class StatsServer(Service):
@@ -111,7 +146,10 @@ class StatsServer(Service):
     server stops reading every connection, and reads again below half of it. Frames a
     connection had already read are accepted but held undecoded until there is room, so
     the queue exceeds ``queue_size`` by at most one frame's stats; none is ever dropped.
-    See ``docs/server.md``.
+
+    ``max_connections`` bounds the WebSocket connections (default: the open-files limit
+    less :data:`PROBE_RESERVE` and ``FD_RESERVE``); all connections together stay
+    ``FD_RESERVE`` below the open-files limit. See ``docs/server.md``.
     """
 
     _log = Logger()
@@ -126,6 +164,8 @@ class StatsServer(Service):
         ping_interval=10.0,
         shutdown_timeout=5.0,
         bucket_owners=None,
+        max_connections=None,
+        header_timeout=HEADER_TIMEOUT,
     ):
         if reactor is None:
             from twisted.internet import reactor
@@ -141,6 +181,7 @@ class StatsServer(Service):
         self.low_water = max(1, (queue_size + 1) // 2)
         self.shutdown_timeout = shutdown_timeout
         self.bucket_owners = bucket_owners
+        self.max_connections = max_connections
 
         self.stats = StatsQueue(self._stat_taken)
         self._held = deque()  # (connection, payload, is_binary, received_at) read while paused
@@ -151,6 +192,7 @@ class StatsServer(Service):
         self._frames = self.metrics.frames.counts
         self._received = self.metrics.stats_received.counts
         self._errors = {f: self.metrics.decode_errors.labels(f) for f in FORMATS}
+        self.lag = ReactorLag(reactor, self.registry)
         self._bad_frame_log = _RateLimit(reactor)
         self._admission = Admission(self.registry, _RateLimit(reactor))
         self._oversize_log = _RateLimit(reactor)
@@ -165,13 +207,18 @@ class StatsServer(Service):
             bucket_owners=bucket_owners,
             is_stopping=lambda: self.stopping,
             metrics=self.metrics,
+            is_full=self._websockets_full,
+            refused=lambda reason, peer: self.site.refused(reason, peer),
+            clock=reactor,
         )
-        self.root = StatsRoot(
-            entry, HealthzResource(lambda: self.stopping), MetricsResource(self.registry)
-        )
+        self.metrics_page = MetricsResource(self.registry, clock=reactor)
+        self.root = StatsRoot(entry, HealthzResource(lambda: self.stopping), self.metrics_page)
         # idle plain-HTTP connections (probes, scrapes) closed after a minute rather than
         # twisted.web's 12 hours; a WebSocket, once upgraded, is not subject to it
-        self.site = StatsSite(self.root, timeout=60)
+        self.site = StatsSite(
+            self.root, metrics=self.metrics, clock=reactor, header_timeout=header_timeout,
+            timeout=60, reactor=reactor,
+        )
 
         self.listening = Deferred()
         self.port = None
@@ -197,6 +244,12 @@ class StatsServer(Service):
     def startService(self):
         """Start listening; the outcome fires ``listening``."""
         super().startService()
+        limit = open_files_limit()
+        if limit is not None:
+            self.site.max_open = max(1, limit - FD_RESERVE)
+            if self.max_connections is None:
+                self.max_connections = max(1, limit - FD_RESERVE - PROBE_RESERVE)
+        self.lag.start()
         d = self.endpoint.listen(self.site)
         d.addCallbacks(self._listened, self._listen_failed)
 
@@ -221,6 +274,7 @@ class StatsServer(Service):
         if self.stopping:
             return succeed(None)
         self.stopping = True
+        self.lag.stop()
         self._log.info(
             "Stats server shutting down: {connections} connections, {queued} stats queued",
             connections=len(self._connections),
@@ -284,6 +338,13 @@ class StatsServer(Service):
         elif self.paused:
             conn.pause_reading()
 
+    def decode_errors_total(self):
+        """Frames that failed to decode so far, all formats."""
+        return int(sum(counter._value.get() for counter in self._errors.values()))
+
+    def _websockets_full(self):
+        return self.max_connections is not None and len(self._connections) >= self.max_connections
+
     def _connection_closed(self, conn):
         if conn in self._connections:
             self._connections.discard(conn)
@@ -311,10 +372,14 @@ class StatsServer(Service):
             )
 
     def _frame_received(self, conn, payload, is_binary):
-        if self.stopping or conn.restarting:
-            self.metrics.frames_after_shutdown.inc()
-            return
         received_at = int(self.reactor.seconds() * _NS_PER_S)
+        if conn.restarting:
+            # RFC 6455 lets a peer send data until it has read our close (Knative's
+            # sender does): those frames are stats like any other.
+            self.metrics.frames_after_shutdown.inc()
+        if self.stopping:
+            self._accept(conn, payload, is_binary, received_at)
+            return
         if self.paused or self._held:
             # read before the pause took effect: keep the raw frame (compact) and
             # decode it once the consumer has caught up, after those held before it
@@ -346,8 +411,8 @@ class StatsServer(Service):
         self._received[fmt] += len(stats)
         conn.info.frame(fmt, payload, stats, received_at)
         self.stats.put_many(stats)
-        if not self.paused and len(self.stats.pending) >= self.queue_size:
-            self._pause()
+        if not self.paused and len(self.stats.pending) >= self.queue_size and not self.stopping:
+            self._pause()  # (not while stopping: the peers' close replies must be read)
 
     # ---- big frames, a slice per reactor turn ----
 
@@ -395,7 +460,8 @@ class StatsServer(Service):
             else:
                 conn.info.stats += len(stats)
             self.stats.put_many(stats)
-            if not self.paused and len(self.stats.pending) >= self.queue_size:
+            if (not self.paused and len(self.stats.pending) >= self.queue_size
+                    and not self.stopping):
                 self._pause()
             yield None
 

@@ -56,19 +56,24 @@ class Summary:
         last 60s: 1200 stats from 20 pods for 60 revisions, 0 decode errors
 
     ``report()`` logs the line and starts a new interval (``close()`` logs the last one).
+    ``decode_errors`` (a function returning the count so far), when given, is used
+    instead of walking ``registry``: the timer then costs the same at any size.
     """
 
     name = "summary"
 
-    def __init__(self, registry=None, *, reactor=None, interval=60.0):
+    def __init__(self, registry=None, *, reactor=None, interval=60.0, decode_errors=None):
         if reactor is None:
             from twisted.internet import reactor
         self._registry = registry
+        if decode_errors is None:
+            decode_errors = lambda: decode_errors_total(registry)  # noqa: E731
+        self._decode_errors = decode_errors
         self._reactor = reactor
         self._interval = interval
         self._timer = None
         self._reset()
-        self._decode_errors_before = decode_errors_total(registry)
+        self._decode_errors_before = self._decode_errors()
 
     def _reset(self):
         self.stats = 0
@@ -91,7 +96,7 @@ class Summary:
 
     def report(self):
         """Log the summary of the interval so far and start a new one; returns the fields."""
-        total = decode_errors_total(self._registry)
+        total = self._decode_errors()
         fields = {
             "seconds": round(self._reactor.seconds() - self._started),
             "stats": self.stats,

@@ -91,6 +91,21 @@ def _check_endpoint(description, reactor=None):
     raise usage.UsageError(f"invalid --port {description!r}: {reason}")
 
 
+#: The listen backlog given to a tcp/tcp6 --port without one: Twisted's default is 50,
+#: and a connect storm (thousands of senders redialling after a restart) overflows it
+#: (dropped SYNs, 1 s client retries). The kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 4096
+
+
+def with_backlog(description, backlog=LISTEN_BACKLOG):
+    """``description`` with ``:backlog=N`` added when it is a tcp or tcp6 endpoint that
+    names none (systemd sockets have systemd's ``Backlog=``)."""
+    kind = description.split(":", 1)[0].strip().lower()
+    if kind not in ("tcp", "tcp6") or "backlog=" in description:
+        return description
+    return f"{description}:backlog={backlog}"
+
+
 class Options(usage.Options):
     """The options of ``twist statserver``."""
 
@@ -119,6 +134,9 @@ class Options(usage.Options):
          "Window averaging: linear or weighted-exponential (Knative's two algorithms)."],
         ["max-revisions", None, "10000",
          "Most revisions averaged at once; stats of further revisions are counted and refused."],
+        ["max-connections", None, None,
+         "Most WebSocket connections at once; past it an upgrade is answered 503. "
+         "[default: the open-files limit less 128]"],
         ["max-clock-skew", None, "5",
          "Seconds a sender's timestamp may be ahead of or behind the receive time; a stat"
          " beyond it is averaged at its receive time (and counted)."],
@@ -178,6 +196,8 @@ class Options(usage.Options):
             _positive_int(self, name)
         _seconds(self, "ping-interval", zero_ok=True)
         _seconds(self, "shutdown-timeout", zero_ok=True)
+        if self["max-connections"] is not None:
+            _positive_int(self, "max-connections")
         _check_endpoint(self["port"])
         _check_aggregation_options(self)
         from statserver.history import check_history
@@ -250,19 +270,20 @@ def makeService(options, reactor=None):
             names=options["bucket-owner"], path=options["bucket-owners-file"]
         )
     server = StatsServer(
-        serverFromString(reactor, options["port"]),
+        serverFromString(reactor, with_backlog(options["port"])),
         reactor=reactor,
         queue_size=options["queue-size"],
         max_message_size=options["max-message-size"],
         ping_interval=options["ping-interval"],
         shutdown_timeout=options["shutdown-timeout"],
         bucket_owners=bucket_owners,
+        max_connections=options.get("max-connections"),
     )
     # Every stat goes to each sink in this order. A new output is a sink here (and, if it
     # serves HTTP, a child of server.root, e.g. server.root.putChild(b"api", ...)).
-    sinks = [Summary(registry=server.registry, reactor=reactor)]
+    sinks = [Summary(reactor=reactor, decode_errors=server.decode_errors_total)]
     if options["stats-log"] is not None:
-        sinks.append(StatsLog(options["stats-log"], reactor=reactor))
+        sinks.append(StatsLog(options["stats-log"], reactor=reactor, registry=server.registry))
     aggregator = _aggregator(options, server, reactor)
     sinks.append(aggregator)
     service = StatserverService(
@@ -311,8 +332,11 @@ def _aggregator(options, server, reactor):
         max_revisions=options.get("max-revisions", 10000),
         max_clock_skew=options.get("max-clock-skew", DEFAULT_MAX_CLOCK_SKEW),
     )
-    server.registry.register(AggregateCollector(aggregator))
-    server.root.putChild(b"api", ApiResource(aggregator, connections=server.connection_infos))
+    # rendered in slices by /metrics, not in server.registry (whose other readers, such
+    # as the summary's decode-error count, would each compute every revision's averages)
+    server.metrics_page.add_sliced(AggregateCollector(aggregator))
+    server.root.putChild(b"api", ApiResource(aggregator, connections=server.connection_infos,
+                                             clock=reactor))
     return aggregator
 
 

@@ -9,9 +9,25 @@ from twisted.logger import Logger
 
 from statserver import SERVER_NAME
 from statserver.connections import ConnectionInfo
+from statserver.ratelimit import LimitedLog
 
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_POLICY_VIOLATION = 1008
+
+#: Bytes a connection may have waiting to be sent (pongs, pings, a close: the server
+#: sends nothing else) before it is closed with 1008: a peer sending pings and never
+#: reading would otherwise grow the buffer by a pong per ping, without bound.
+MAX_OUTGOING = 64 * 1024
+
+
+def outgoing_bytes(transport):
+    """Bytes a Twisted transport holds that the kernel has not taken yet (0 where the
+    transport does not say)."""
+    try:
+        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    except (AttributeError, TypeError):
+        return 0
 
 # Up to this many bytes, one big-integer XOR unmasks faster than autobahn's masker
 # object (0.3-0.7 µs against 2.2-2.4 µs with autobahn 26's native masker); above it the
@@ -61,6 +77,9 @@ class StatsServerProtocol(WebSocketServerProtocol):
     (backpressure) without its own keepalive pings dropping the peer meanwhile."""
 
     _log = Logger()
+    # autobahn logs a line for many things a peer does (a pong nobody asked for, a
+    # failed handshake, a protocol violation): rate-limited per message
+    log = LimitedLog(WebSocketServerProtocol.log)
 
     def __init__(self):
         super().__init__()
@@ -121,6 +140,24 @@ class StatsServerProtocol(WebSocketServerProtocol):
             self.factory.stats_server._connection_closed(self)
         except Exception:
             self._log.failure("Unexpected error closing {peer}", peer=self.peer)
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        site = getattr(self.factory.stats_server, "site", None)
+        if site is not None:  # the TCP connection the site counted is gone
+            site.connection_closed()
+
+    def onPing(self, payload):
+        # autobahn queues a pong per ping, whether or not the peer reads them
+        if self.state != self.STATE_OPEN:
+            return
+        if outgoing_bytes(self.transport) > MAX_OUTGOING:
+            self.factory.stats_server.site.refused("outgoing-buffer", self.transport)
+            self.sendCloseFrame(
+                code=CLOSE_POLICY_VIOLATION, reasonUtf8=b"not reading", isReply=False
+            )
+            return
+        self.sendPong(payload)
 
     # ---- backpressure ----
 

@@ -9,10 +9,10 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def run_benchmark(script, *args):
+def run_benchmark(script, *args, timeout=120):
     """``python benchmarks/SCRIPT ARGS``; its stdout, once it exited 0."""
     run = subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=timeout)
     assert run.returncode == 0, run.stdout + run.stderr
     return run.stdout
 
@@ -45,3 +45,21 @@ def test_gob_encode_measures_four_cases():
     out = run_benchmark("gob_encode.py", "--seconds", "0.01", "--repeat", "1")
     assert out.startswith("machine: ")
     assert out.count("µs per message") == 4, out
+
+
+def test_abuse_quick_runs_every_scenario():
+    out = run_benchmark("abuse.py", "--quick", timeout=300)
+    assert out.startswith("machine: ")
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = spec_from_file_location("abuse", BENCHMARKS / "abuse.py")
+        abuse = module_from_spec(spec)
+        spec.loader.exec_module(abuse)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    for name in abuse.SCENARIOS:
+        row = re.search(rf"^\| {re.escape(name)} \| (\d+) \| (\d+) \| \d+→\d+ \| "
+                        rf"(\d+)/(\d+)/(\d+|-) \| (\d+) \|", out, re.M)
+        assert row, f"no {name} row in:\n{out}"

@@ -1,7 +1,9 @@
 """Every vector in ``$GOB_VECTORS`` (default ``tests/data/gob-vectors``) held to the contract
 of ``tests/data/README.md``: valid streams decode (generically) to exactly the canonical
 values; structural invalid ones raise GobError; the others raise GobError or return; none
-raises anything else or takes a second."""
+raises anything else or takes a second. And every vector gives the same outcome on every
+path of the decoder (interpreted, compiled, a sender's first, second and warm frame),
+generically and typed into the server's StatMessage target."""
 
 import base64
 import math
@@ -9,6 +11,7 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
+from gobpaths import assert_paths_agree
 from shared_data import gob_vector_files, read_jsonl
 
 from statserver.gob import (
@@ -18,9 +21,9 @@ from statserver.gob import (
     GoOpaque,
     GoTime,
     decode_all,
-    decoder,
 )
 from statserver.gob.decoder import clear_cache
+from statserver.gobstat import _StatMessage
 
 
 def _load():
@@ -121,20 +124,23 @@ def _decode(data):
 
 
 @pytest.mark.parametrize("case", _load())
-def test_vector(case, monkeypatch):
+def test_vector(case):
     data = bytes.fromhex(case["gob"])
     clear_cache()
-    outcomes = {"interpreted": _decode(data)}  # a type's first use
-    monkeypatch.setattr(decoder, "INTERPRET_FIRST", False)
-    clear_cache()
-    outcomes["compiled"] = _decode(data)
-    outcomes["cached"] = _decode(data)  # type definitions and code from the cache
-    for path, (values, error) in outcomes.items():
-        if case["kind"] == "valid":
-            assert error is None, f"{path}: valid stream rejected: {error}"
-            assert len(values) == len(case["values"])
-            for got, exp in zip(values, case["values"], strict=True):
-                assert matches(got, exp), f"{path}: decoded {got!r}, canonical {exp!r}"
-        elif case["structural"]:
-            assert error is not None, f"{path}: invalid stream accepted: {values!r} (Go: {case['error']})"
-            assert error.offset is None or f"at byte {error.offset}" in str(error)
+    values, error = _decode(data)  # a sender's first frame
+    if case["kind"] == "valid":
+        assert error is None, f"valid stream rejected: {error}"
+        assert len(values) == len(case["values"])
+        for got, exp in zip(values, case["values"], strict=True):
+            assert matches(got, exp), f"decoded {got!r}, canonical {exp!r}"
+    elif case["structural"]:
+        assert error is not None, f"invalid stream accepted: {values!r} (Go: {case['error']})"
+        assert error.offset is None or f"at byte {error.offset}" in str(error)
+
+
+@pytest.mark.parametrize("case", _load())
+@pytest.mark.parametrize("target", [None, _StatMessage], ids=["generic", "typed"])
+def test_vector_same_outcome_on_every_path(case, target):
+    started = time.monotonic()
+    assert_paths_agree(bytes.fromhex(case["gob"]), target)
+    assert time.monotonic() - started < 5.0

@@ -187,6 +187,33 @@ def test_values_of_the_wrong_kind_are_gob_errors():
             encode(value, gotype)
 
 
+class Name(str):
+    """A str subclass, as a user's own string type (or an enum.StrEnum member) is."""
+
+
+class Ratio(float):
+    pass
+
+
+def test_subclasses_of_str_float_and_gotime_encode_as_their_base_everywhere():
+    # A str subclass was refused as a struct field (a type(v) is str check) but accepted
+    # at the top level and in slices and maps; the same value must give the same bytes.
+    holder = Struct("Holder", [("S", STRING), ("B", BYTES), ("F", FLOAT64), ("T", TIME), ("P", Pointer(STRING))])
+    plain = {"S": "héllo", "B": "raw", "F": 1.5, "T": GoTime(), "P": "p"}
+    subclassed = {"S": Name("héllo"), "B": Name("raw"), "F": Ratio(1.5), "T": _MyTime(), "P": Name("p")}
+    assert encode(subclassed, holder) == encode(plain, holder)
+    for gotype in (STRING, Slice(STRING), Map(STRING, STRING), Array(STRING, 1)):
+        def value(make, gotype=gotype):
+            if gotype == STRING:
+                return make("x")
+            return {make("x"): make("y")} if isinstance(gotype, Map) else [make("x")]
+        assert encode(value(Name), gotype) == encode(value(str), gotype)
+
+
+class _MyTime(GoTime):
+    pass
+
+
 def test_float32_rounds_like_a_go_conversion():
     assert encode(0.1, FLOAT32) == encode(struct.unpack("<f", struct.pack("<f", 0.1))[0], FLOAT64)
     assert encode(1e300, FLOAT32) == encode(math.inf, FLOAT64)

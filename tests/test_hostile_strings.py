@@ -4,9 +4,12 @@ failing, whatever the admission step lets through: strings straight to each one.
 import json
 
 import pytest
+import pytest_twisted
 from prometheus_client import CollectorRegistry, generate_latest
+from twisted.internet import reactor
 from twisted.internet.task import Clock
 from twisted.logger import Logger, formatEvent
+from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
 import statserver.aggregate as aggregate_module
@@ -51,20 +54,33 @@ def test_metrics_exposition_takes_any_string():
     assert body.count(b"statserver_revision_pods{") == len(HOSTILE)
 
 
-def test_api_takes_any_string():
-    request = DummyRequest([b"v1", b"revisions"])
-    body = ApiResource(fed()).render(request)
+def test_metrics_page_takes_any_string():
+    parts = []
+    for _ in AggregateCollector(fed()).exposition(parts):  # what /metrics renders, sliced
+        pass
+    body = b"".join(parts)
+    body.decode("utf-8")
+    assert b'namespace="\\\\udcff\\\\udcfe"' in body
+    assert body.count(b"statserver_revision_pods{") == len(HOSTILE)
+
+
+@pytest_twisted.ensureDeferred
+async def test_api_takes_any_string():
+    api = ApiResource(fed(), clock=reactor)
+    assert api.render(DummyRequest([b"v1", b"revisions"])) == NOT_DONE_YET  # rendered in slices
+    body = await api.render_cache.body().addTimeout(10, reactor)
     revisions = json.loads(body)["revisions"]
     assert sorted(r["namespace"] for r in revisions) == sorted(HOSTILE)
 
 
-def test_stats_log_takes_any_string(tmp_path):
+@pytest_twisted.ensureDeferred
+async def test_stats_log_takes_any_string(tmp_path):
     path = tmp_path / "stats.jsonl"
-    log = StatsLog(str(path), reactor=Clock())
+    log = StatsLog(str(path), reactor=reactor)
     log.start()
     for stat in hostile_stats():
         log.record(stat)
-    log.close()
+    await log.close().addTimeout(10, reactor)
     assert log.lines_lost == 0
     lines = path.read_bytes().decode("ascii").splitlines()
     assert [json.loads(line)["namespace"] for line in lines] == HOSTILE
@@ -93,18 +109,20 @@ def test_max_revisions_warning_takes_any_string():
 
 
 @pytest.mark.parametrize("seconds", [2**62, -(2**62), 253_402_300_800, -62_135_596_801])
-def test_stats_log_and_api_take_a_time_rfc3339_cannot_write(seconds, tmp_path):
+@pytest_twisted.ensureDeferred
+async def test_stats_log_and_api_take_a_time_rfc3339_cannot_write(seconds, tmp_path):
     # the admission step keeps such times from consumers; they still must not fail
     stat = StatMessage("ns", "rev", "pod", 1.0, timestamp=seconds * S, received_at=T0 * S)
-    log = StatsLog(str(tmp_path / "s.jsonl"), reactor=Clock())
+    log = StatsLog(str(tmp_path / "s.jsonl"), reactor=reactor)
+    log.start()
     log.record(stat)
-    log.close()
+    await log.close().addTimeout(10, reactor)
     assert json.loads((tmp_path / "s.jsonl").read_text())["timestamp"] is None
     aggregator = Aggregator(Clock())
     aggregator.clock.advance(T0)
     aggregator.record(stat)
-    body = json.loads(ApiResource(aggregator).render(DummyRequest([b"v1", b"revisions"])))
-    assert [r["name"] for r in body["revisions"]] == ["rev"]
+    body = await ApiResource(aggregator, clock=reactor).render_cache.body().addTimeout(10, reactor)
+    assert [r["name"] for r in json.loads(body)["revisions"]] == ["rev"]
 
 
 def test_dashboard_snapshot_takes_any_string():

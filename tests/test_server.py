@@ -212,14 +212,16 @@ async def test_shutdown_closes_with_1012_and_refuses_new_dials():
     [got] = await take(server, 1)
 
     stopped = server.stopService()
-    code, _, _ = (None, None, None)
-    # a stat sent once shutdown has begun is never delivered
+    # a stat the sender wrote before it read our close is delivered too (RFC 6455)
     client.send_frame(encode_protobuf([stat("test-revision2", "activator2")]))
     was_clean, code, reason = await bounded(client.closed)
     assert code == 1012
+    [late] = await take(server, 1)
+    assert same_stat(late, stat("test-revision2", "activator2"))
     await bounded(stopped)
     assert server.stats.pending == []
-    assert server.metrics.stats_received.value("protobuf") == 1
+    assert server.metrics.stats_received.value("protobuf") == 2
+    assert server.metrics.frames_after_shutdown._value.get() == 1
 
     with pytest.raises((HandshakeFailed, ConnectionRefusedError)):
         await connect(port)

@@ -42,6 +42,7 @@ def test_defaults():
     assert options["bucket-owner"] == []
     assert options["bucket-owners-file"] is None
     assert options["stats-log"] is None
+    assert options["max-connections"] is None  # derived from the open-files limit at start
     assert options["max-clock-skew"] == 5.0
 
 
@@ -68,7 +69,9 @@ def test_every_option(tmp_path):
         "--bucket-owner", "autoscaler-bucket-02-of-02",
         "--bucket-owners-file", str(owners),
         "--stats-log", str(log),
+        "--max-connections", "300",
     )  # fmt: skip
+    assert options["max-connections"] == 300
     assert options["port"] == "tcp:0:interface=127.0.0.1"
     assert options["queue-size"] == 50
     assert options["max-message-size"] == 4096
@@ -103,6 +106,7 @@ def test_every_option(tmp_path):
         (["--bucket-owners-file", "/nonexistent/owners"], ["--bucket-owners-file", "No such file"]),
         (["--stats-log", "/nonexistent/dir/stats.jsonl"], ["--stats-log", "No such file"]),
         (["--stats-log", "/"], ["--stats-log", "directory"]),
+        (["--max-connections", "0"], ["--max-connections", "positive"]),
         (["--max-clock-skew", "-1"], ["--max-clock-skew", ">= 0"]),
         (["--max-clock-skew", "inf"], ["--max-clock-skew"]),
         (["--max-clock-skew", "soon"], ["--max-clock-skew", "soon"]),
@@ -159,6 +163,8 @@ def test_make_service_builds_the_tree(tmp_path):
     assert Dashboard not in [type(c) for c in no_dashboard]
     assert b"dashboard" not in no_dashboard.server.root.children
     assert no_dashboard.server.root.browser_page is None
+    # the default max-connections is derived from the open-files limit once started
+    assert server.max_connections is None
 
 
 def test_no_stats_log_no_bucket_owners():

@@ -207,3 +207,51 @@ def test_a_port_in_use_exits_non_zero_with_one_line():
     assert lines[0].startswith(f"statserver: cannot listen on tcp:{port}:interface=127.0.0.1: ")
     assert "in use" in lines[0]
     assert "Traceback" not in result.stdout
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_stuck_stats_log_reader_neither_freezes_the_server_nor_its_sigterm(tmp_path):
+    from twisted.internet.defer import Deferred
+    from twisted.internet.task import deferLater
+    from wsclient import http_get
+
+    from statserver.formats import encode_protobuf
+    from statserver.model import StatMessage
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # there, and never reads
+    proto, _ = await start_twist(tmp_path, "--stats-log", str(fifo), "--shutdown-timeout", "1")
+    port = await port_of(proto)
+    try:
+        client = await connect(port, seconds=TIMEOUT)
+        frame = encode_protobuf(
+            [StatMessage("ns", f"rev-{i}", "pod", request_count=1.0) for i in range(100)])
+        for _ in range(20):  # 2,000 stats: about 8 times what the pipe holds
+            client.send_frame(frame)
+
+        async def writer_stuck():
+            while True:  # the reactor answers while the writer thread is stuck
+                code, _, body = await http_get(port, b"/metrics")
+                assert code == 200
+                if b'statserver_stats_received_total{format="protobuf"} 2000.0' in body and (
+                        b"statserver_stats_log_lines_pending 0.0" not in body):
+                    return body
+                await deferLater(reactor, 0.1, lambda: None)
+
+        await bounded(Deferred.fromCoroutine(writer_stuck()), TIMEOUT)
+        code, _, _ = await http_get(port, b"/healthz")
+        assert code == 200
+        proto.process.signalProcess("TERM")
+        # --shutdown-timeout (1 s) plus the stats log's 5 s flush, and a start-up's slack
+        ended = await bounded(proto.ended, 20)
+    except BaseException:
+        proto.kill()
+        raise
+    finally:
+        await proto.cleanup()
+        os.close(reader)
+    assert ended.exitCode == 0 and ended.signal is None, (ended, proto.stderr.seen)
+    output = "\n".join(proto.stdout.seen + proto.stderr.seen)
+    assert "lines not written" in output
+    assert "Traceback" not in output

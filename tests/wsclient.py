@@ -5,8 +5,9 @@ Every helper that waits returns a Deferred bounded by a timeout.
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, serverFromString
+from twisted.internet.protocol import Protocol
 from twisted.internet.task import deferLater
 from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
@@ -129,3 +130,71 @@ def delivered(stat):
     if d["timestamp"] is None:
         del d["timestamp"]
     return d
+
+
+class RawClient(Protocol):
+    """Plain TCP: what the test writes goes out as is; ``received`` holds what came back,
+    ``lost`` fires when the connection ends. For requests and frames no client library
+    would send (bad framing, slow headers, duplicate headers)."""
+
+    def __init__(self):
+        self.received = b""
+        self.lost = Deferred()
+        self._waiting = []  # (bytes awaited, Deferred)
+
+    def dataReceived(self, data):
+        self.received += data
+        for entry in list(self._waiting):
+            if entry[0] in self.received:
+                self._waiting.remove(entry)
+                entry[1].callback(self.received)
+
+    def connectionLost(self, reason):
+        self.lost.callback(self.received)
+
+    def until_received(self, marker, seconds=TIMEOUT):
+        """Fires (within ``seconds``) once ``marker`` has been received."""
+        if marker in self.received:
+            return bounded(succeed(self.received), seconds)
+        d = Deferred()
+        self._waiting.append((marker, d))
+        return bounded(d, seconds)
+
+
+async def raw_connect(port):
+    """A connected ``RawClient`` to 127.0.0.1:port."""
+    return await bounded(
+        connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), RawClient())
+    )
+
+
+def upgrade_request(host="127.0.0.1", path="/", extra=b""):
+    """A WebSocket opening handshake request, as bytes."""
+    return (
+        b"GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"%s\r\n" % (path.encode(), host.encode(), extra)
+    )
+
+
+async def raw_websocket(port):
+    """A ``RawClient`` past the WebSocket handshake: write ``client_frame``s to it."""
+    client = await raw_connect(port)
+    client.transport.write(upgrade_request())
+    await client.until_received(b"\r\n\r\n")
+    assert client.received.startswith(b"HTTP/1.1 101"), client.received
+    client.received = client.received.split(b"\r\n\r\n", 1)[1]
+    return client
+
+
+def client_frame(opcode, payload, mask=b"\x01\x02\x03\x04"):
+    """One final, masked WebSocket frame (opcode 1 text, 2 binary, 8 close, 9 ping, 10 pong)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes([0x80 | opcode, 0x80 | n])
+    elif n < 1 << 16:
+        head = bytes([0x80 | opcode, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + masked

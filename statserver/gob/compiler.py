@@ -1,22 +1,22 @@
-"""The fast path: Python source generated per value type (and target), compiled once.
+"""The second execution of a plan: Python source generated from it, compiled once.
 
-Each struct, slice, array and map type becomes one function ``f(s, buf, pos, end) ->
-(value, pos)`` with scalar decoding inlined and a branch per field number; functions call
-each other by name, so recursive types need nothing special. The generated code does what
-``interpreter.py`` does, step for step (same checks, same errors)."""
+Each struct, slice, array and map node of a plan (``plan.py``) becomes one function
+``f(s, buf, pos, end) -> (value, pos)`` with scalar decoding inlined and a branch per field
+number; functions call each other by name, so recursive types need nothing special. The
+plan decides everything (targets, field slots, defaults, zero values, where ``end`` is
+reloaded); the generated code does what ``interpreter.py`` does with it, step for step
+(same checks, same errors), without the calls and lookups."""
 
 import struct
 
+from statserver.gob.interpreter import MISSING
 from statserver.gob.runtime import (
-    UNHASHABLE_KINDS,
-    WIDE_STRUCT,
     _arrlen,
     _count,
     _deep,
     _eof,
     _freeze,
     _iface,
-    _immutable_zero,
     _range,
     _single,
     _time,
@@ -25,14 +25,9 @@ from statserver.gob.runtime import (
     _ulong,
     _zero,
     charge,
-    resolve,
-    struct_slots,
 )
-from statserver.gob.targets import ANY, CONST
 from statserver.gob.values import GoOpaque
-from statserver.gob.wiretypes import ENCODER_KINDS, reaches_interface
 
-MISSING = object()
 # What generated code calls, by the names it uses.
 _HELPERS = {
     "_eof": _eof,
@@ -65,12 +60,16 @@ def _uint(lines, ind, var, check=True):
     lines.append(f"{ind}else: {var}, pos = _ulong(buf, pos, end)")
 
 
-class _Unit:
-    """One compilation: Python source for the decoders a value type (and target) needs."""
+def compile_top(root):
+    """The compiled decoder ``f(s, buf, pos, end)`` of a top-level (or interface) value
+    planned by ``root``; the functions of its nodes are kept on them for later units."""
+    return _Unit().build_top(root)
 
-    def __init__(self, ctx, pos):
-        self.ctx = ctx
-        self.pos = pos
+
+class _Unit:
+    """One compilation: Python source for the plan nodes a top-level value needs."""
+
+    def __init__(self):
         self.ns = dict(_HELPERS)
         self.names = {}
         self.todo = []
@@ -82,29 +81,19 @@ class _Unit:
         self.ns[name] = value
         return name
 
-    def resolve(self, spec, wt):
-        return resolve(spec, wt, self.pos)
-
-    def may_switch(self, tid):
-        return reaches_interface(self.ctx.types, tid, self.ctx.iface)
-
-    def func(self, tid, spec):
-        key = (tid, spec)
-        name = self.names.get(key)
+    def func(self, p):
+        name = self.names.get(p)
         if name is None:
-            name = self.names[key] = f"f{len(self.names)}_{tid}"
-            f = self.ctx.funcs.get(key)
-            if f is not None:
-                self.ns[name] = f
+            name = self.names[p] = f"f{len(self.names)}_{p.tid}"
+            if p.code is not None:
+                self.ns[name] = p.code
             else:
-                self.todo.append((tid, spec, name))
+                self.todo.append((p, name))
         return name
 
-    def build_top(self, tid, spec):
-        wt = self.ctx.types[tid]
-        spec = self.resolve(spec, wt)
-        if wt.kind == "struct":
-            top = self.func(tid, spec)
+    def build_top(self, root):
+        if root.op in ("struct", "typed_struct"):
+            top = self.func(root)
         else:
             top = "top"
             L = self.lines
@@ -112,37 +101,34 @@ class _Unit:
             L.append("    q = pos")
             _uint(L, "    ", "x")
             L.append("    if x: _single(q)")
-            self.value(L, "    ", tid, spec, "v", reload=False)
+            self.value(L, "    ", root, "v", reload=False)
             L.append("    return v, pos")
         while self.todo:
-            tid, spec, name = self.todo.pop()
-            self.made.append((tid, spec, name))
-            self.gen(tid, spec, name)
+            p, name = self.todo.pop()
+            self.made.append((p, name))
+            self.gen(p, name)
         source = "\n".join(self.lines) + "\n"
         self.ns["__source__"] = source
         code = compile(source, "<gob decoder>", "exec")
         exec(code, self.ns)
-        for tid, spec, name in self.made:
-            self.ctx.funcs[(tid, spec)] = self.ns[name]
+        for p, name in self.made:
+            p.code = self.ns[name]
         return self.ns[top]
 
-    # Emit code that reads one value of wire type tid (target spec) into var.
-    def value(self, L, ind, tid, spec, var, reload=True):
-        wt = self.ctx.types[tid]
-        spec = self.resolve(spec, wt)
-        kind = wt.kind
-        sk = spec.kind
-        if kind == "bool":
+    # Emit code that reads one value planned by p into var.
+    def value(self, L, ind, p, var, reload=True):
+        op = p.op
+        if op == "bool":
             _uint(L, ind, "x")
             L.append(f"{ind}{var} = x != 0")
-        elif kind == "int":
+        elif op == "int":
             _uint(L, ind, "x")
-            conv = "float" if sk == "float" else ""
+            conv = "float" if p.as_float else ""
             L.append(f"{ind}{var} = {conv}(~(x >> 1) if x & 1 else x >> 1)")
-        elif kind == "uint":
+        elif op == "uint":
             _uint(L, ind, "x")
-            L.append(f"{ind}{var} = {'float(x)' if sk == 'float' else 'x'}")
-        elif kind == "float":
+            L.append(f"{ind}{var} = {'float(x)' if p.as_float else 'x'}")
+        elif op == "float":
             # The uint's big-endian bytes, zero-padded on the left, are the float's
             # little-endian bytes (gob sends floats byte-reversed).
             L.append(f"{ind}if pos >= end: _eof(pos)")
@@ -155,119 +141,101 @@ class _Unit:
             L.append(f"{ind}    if x > end or x - pos > 9: _ulong(buf, pos, end)")
             L.append(f"{ind}    {var} = _ud(_PAD[x - pos] + buf[pos + 1:x])[0]")
             L.append(f"{ind}    pos = x")
-        elif kind == "complex":
+        elif op == "complex":
             _uint(L, ind, "x")
             _uint(L, ind, "y")
             L.append(f'{ind}{var} = complex(_ud(x.to_bytes(8, "big"))[0], _ud(y.to_bytes(8, "big"))[0])')
-        elif kind in ("string", "bytes") or kind in ENCODER_KINDS:
+        elif op in ("string", "bytes", "time", "time_or_opaque", "opaque"):
             L.append(f"{ind}q = pos")
             _uint(L, ind, "n")
             L.append(f"{ind}if n > end - pos: _toolong(q, n, end - pos)")
-            if kind == "string":
+            if op == "string":
                 L.append(f"{ind}try: {var} = buf[pos:pos + n].decode()")
                 L.append(f'{ind}except UnicodeDecodeError: {var} = buf[pos:pos + n].decode("utf-8", "surrogateescape")')
-            elif kind == "bytes":
+            elif op == "bytes":
                 L.append(f"{ind}{var} = buf[pos:pos + n]")
-            elif sk == "time":
+            elif op == "time":
                 L.append(f"{ind}{var} = _time(buf[pos:pos + n], q)")
-            elif kind == "gob" and wt.name == "Time" and sk == "any":
-                L.append(f"{ind}{var} = _time_or_opaque(buf[pos:pos + n], {self.const(wt.name)})")
+            elif op == "time_or_opaque":
+                L.append(f"{ind}{var} = _time_or_opaque(buf[pos:pos + n], {self.const(p.wt.name)})")
             else:
-                L.append(f"{ind}{var} = _Opaque({self.const(wt.name)}, buf[pos:pos + n], {kind!r})")
+                L.append(f"{ind}{var} = _Opaque({self.const(p.wt.name)}, buf[pos:pos + n], {p.wt.kind!r})")
             L.append(f"{ind}pos += n")
-        elif kind == "interface":
-            L.append(f"{ind}{var}, pos = _iface(s, buf, pos, end)")
-            if reload:
-                L.append(f"{ind}end = s.end")
+        elif op == "interface":
+            L.append(f"{ind}{var}, pos = _iface(None, s, buf, pos, end)")
         else:
-            L.append(f"{ind}{var}, pos = {self.func(tid, spec)}(s, buf, pos, end)")
-            if reload and self.may_switch(tid):
-                L.append(f"{ind}end = s.end")
+            L.append(f"{ind}{var}, pos = {self.func(p)}(s, buf, pos, end)")
+        if reload and p.switches:
+            L.append(f"{ind}end = s.end")
 
-    def gen(self, tid, spec, name):
-        wt = self.ctx.types[tid]
+    def gen(self, p, name):
         L = self.lines
         L.append(f"def {name}(s, buf, pos, end):")
         L.append("    d = s.depth + 1")
         L.append("    if d > s.maxd: _deep(pos)")
         L.append("    s.depth = d")
-        getattr(self, "gen_" + wt.kind)(L, wt, spec)
+        if p.op in ("slice", "array"):
+            self.gen_sequence(L, p)
+        elif p.op == "map":
+            self.gen_map(L, p)
+        else:
+            self.gen_struct(L, p)
 
-    def _bound(self, wt):
-        return "len(buf) - pos" if self.may_switch(wt.elem) or (wt.key and self.may_switch(wt.key)) else "end - pos"
-
-    def gen_slice(self, L, wt, spec, length=None):
+    def gen_sequence(self, L, p):
         L.append("    q = pos")
         _uint(L, "    ", "n")
-        if length is not None:
-            L.append(f"    if n != {length}: _arrlen(q, n, {length})")
-        bound = self._bound(wt)
+        if p.length is not None:
+            L.append(f"    if n != {p.length}: _arrlen(q, n, {p.length})")
+        bound = "len(buf) - pos" if p.whole_stream else "end - pos"
         L.append(f"    if n > {bound}: _count(q, n, {bound})")
         L.append("    out = []")
         L.append("    app = out.append")
         L.append("    for _ in range(n):")
         L.append("        if pos >= end: _eof(pos)")
-        self.value(L, "        ", wt.elem, spec.elem if spec.kind == "list" else ANY, "v")
+        self.value(L, "        ", p.elem, "v")
         L.append("        app(v)")
         L.append("    s.depth = d - 1")
         L.append("    return out, pos")
 
-    def gen_array(self, L, wt, spec):
-        self.gen_slice(L, wt, spec, wt.length)
-
-    def gen_map(self, L, wt, spec):
-        typed = spec.kind == "dict"
+    def gen_map(self, L, p):
         L.append("    q = pos")
         _uint(L, "    ", "n")
-        bound = self._bound(wt)
+        bound = "len(buf) - pos" if p.whole_stream else "end - pos"
         L.append(f"    if n > {bound}: _count(q, n, {bound})")
         L.append("    out = {}")
         L.append("    for _ in range(n):")
-        self.value(L, "        ", wt.key, spec.key if typed else ANY, "k")
-        if not typed and self.ctx.types[wt.key].kind in UNHASHABLE_KINDS:
+        self.value(L, "        ", p.key, "k")
+        if p.freeze:
             L.append("        k = _freeze(k)")
-        self.value(L, "        ", wt.elem, spec.elem if typed else ANY, "v")
+        self.value(L, "        ", p.elem, "v")
         L.append("        out[k] = v")
         L.append("    s.depth = d - 1")
         L.append("    return out, pos")
 
-    def gen_struct(self, L, wt, spec):
-        types = self.ctx.types
-        fields = wt.fields
+    def gen_struct(self, L, p):
+        typed = p.op == "typed_struct"
+        var = "t" if typed else "v"
         after = []
-        if spec.kind == "any":
-            slots = []
-            for i, (_, fid) in enumerate(fields):
-                fwt = types[fid]
-                if fwt.kind in ("slice", "map", "array", "struct"):
-                    L.append(f"    v{i} = _M")
-                    after.append(f"    if v{i} is _M: v{i} = _zero(s, {fid}, {self.const(frozenset((wt.id,)))}, pos)")
-                else:
-                    L.append(f"    v{i} = {self.const(_immutable_zero(fwt))}")
-                slots.append((f"v{i}", fid, ANY))
-            result = "{" + ", ".join(f"{fname!r}: v{i}" for i, (fname, _) in enumerate(fields)) + "}"
-        else:
-            for j, (_, _, dkind, default) in enumerate(spec.fields):
-                if dkind == CONST:
-                    L.append(f"    t{j} = {self.const(default)}")
-                else:
-                    L.append(f"    t{j} = _M")
-                    after.append(f"    if t{j} is _M: t{j} = {self.const(default)}()")
-            slots = []
-            for j, (_, fid) in zip(struct_slots(wt, spec, self.pos), fields, strict=True):
-                if j is None:
-                    slots.append(("_", fid, ANY))
-                else:
-                    slots.append((f"t{j}", fid, spec.fields[j][1]))
-            args = ", ".join(f"t{j}" for j in range(len(spec.fields)))
-            cls = self.const(spec.cls)
-            if spec.namedtuple:
-                result = f"_tn({cls}, ({args}{',' if len(spec.fields) == 1 else ''}))"
+        for j, initial in enumerate(p.initial):
+            L.append(f"    {var}{j} = {'_M' if initial is MISSING else self.const(initial)}")
+        if typed:
+            for j, factory in p.fill:
+                after.append(f"    if t{j} is _M: t{j} = {self.const(factory)}()")
+            args = ", ".join(f"t{j}" for j in range(len(p.names)))
+            cls = self.const(p.cls)
+            if p.namedtuple:
+                result = f"_tn({cls}, ({args}{',' if len(p.names) == 1 else ''}))"
             else:
-                kw = ", ".join(f"{f[0]}=t{j}" for j, f in enumerate(spec.fields))
+                kw = ", ".join(f"{fname}=t{j}" for j, fname in enumerate(p.names))
                 result = f"{cls}({kw})"
-        if len(fields) > WIDE_STRUCT:
-            L.append(f"    _charge(s, {len(fields)}, pos)")
+        else:
+            own = self.const(p.own)
+            for i, fid in p.fill:
+                after.append(f"    if v{i} is _M: v{i} = _zero(s, {fid}, {own}, pos)")
+            result = "{" + ", ".join(f"{fname!r}: v{i}" for i, fname in enumerate(p.names)) + "}"
+        slots = [("_" if slot is None else f"{var}{slot}", c) for c, slot in p.fields]
+        if p.wide:
+            L.append(f"    _charge(s, {len(p.fields)}, pos)")
         L.append("    fn = -1")
         L.append("    while pos < end:")
         L.append("        q = pos")
@@ -286,9 +254,9 @@ class _Unit:
         """Branch on the field number in [lo, hi): a balanced tree for big structs."""
         if hi - lo <= 4:
             for i in range(lo, hi):
-                var, fid, fspec = slots[i]
+                var, c = slots[i]
                 L.append(f"{ind}{'if' if i == lo else 'elif'} fn == {i}:")
-                self.value(L, ind + "    ", fid, fspec, var)
+                self.value(L, ind + "    ", c, var)
             L.append(f"{ind}else: _range(q, fn)")
             return
         mid = (lo + hi) // 2

@@ -1,17 +1,18 @@
 """Decoding gob streams: generic (no target) and typed (into a declared target).
 
-A value type's first use in a context is interpreted (``interpreter.py``); from its second
-use it runs compiled code generated for it (``compiler.py``). Streams that start with the
-same type-definition messages (every frame of one Knative sender) share one context from a
-bounded LRU cache, so a sender's frames after its first two cost only their value message.
-Neither the cache nor the compiled code changes what a stream decodes to, or that it fails.
+A value's type id and target become a plan (``plan.py``), built once per context. A
+plan's first use is interpreted (``interpreter.py``); from its second use it runs code
+generated from it (``compiler.py``). Streams that start with the same type-definition
+messages (every frame of one Knative sender) share one context from a bounded LRU cache,
+so a sender's frames after its first two cost only their value message. Neither the cache
+nor the compiled code changes what a stream decodes to, or that it fails.
 """
 
 from collections import OrderedDict
 from typing import NamedTuple
 
-from statserver.gob import interpreter
-from statserver.gob.compiler import _Unit
+from statserver.gob import interpreter, plan
+from statserver.gob.compiler import compile_top
 from statserver.gob.errors import GobError
 from statserver.gob.runtime import (
     _Context,
@@ -21,7 +22,7 @@ from statserver.gob.runtime import (
     _type_sequence,
 )
 from statserver.gob.targets import spec_for
-from statserver.gob.wiretypes import _read_type_id, check_reachable, type_size
+from statserver.gob.wiretypes import _read_type_id
 
 
 class Limits(NamedTuple):
@@ -29,16 +30,26 @@ class Limits(NamedTuple):
 
     max_size: int = 64 << 20  # bytes in the whole stream
     max_message: int = 16 << 20  # bytes in one message
-    max_depth: int = 100  # nesting of values, skipped values and type definitions
+    max_depth: int = 100  # nesting of values, skipped values and zero values; <= MAX_DEPTH
     max_types: int = 4096  # type definitions in one stream
     max_fields: int = 4096  # fields of one struct type
 
 
 DEFAULT_LIMITS = Limits()
+# The largest max_depth accepted. Either execution takes at most 1.5 Python frames per
+# level of nesting (an interface holding a slice costs the slice's frame, the interface's
+# and its value's top-level decoder's), plus a few: a decode takes at most STACK_FRAMES,
+# under half of the 1000 Python allows by default, and the caller keeps the rest. So
+# nesting fails at max_depth, never on Python's recursion limit.
+MAX_DEPTH = 300
+STACK_FRAMES = MAX_DEPTH * 3 // 2 + 20
 CACHE_SIZE = 256
 # Zero values and wide structs built per stream: a budget of elements linear in its size.
 BUDGET_BASE, BUDGET_PER_BYTE = 1 << 18, 16
-INTERPRET_FIRST = True  # tests set False to run compiled code from a type's first use
+# Which execution runs a plan: "auto" (interpreted on its first use in a context, compiled
+# from its second), or, for tests comparing the two, "interpreted" (always) or "compiled"
+# (from the first use). Plans too big to compile are interpreted whatever this says.
+EXECUTION = "auto"
 
 
 def _limits(opts):
@@ -50,20 +61,27 @@ def _limits(opts):
     for k, v in opts.items():
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"gob limit {k} must be a positive int, not {v!r}")
+    depth = opts.get("max_depth", 0)
+    if depth > MAX_DEPTH:
+        raise ValueError(f"gob limit max_depth must be at most {MAX_DEPTH} (Python's recursion limit), not {depth}")
     return DEFAULT_LIMITS._replace(**opts)
 
 
 def _top(ctx, tid, spec, pos):
-    """The decoder of a top-level or interface value of type ``tid`` into ``spec``:
-    interpreted on first use, compiled from the second."""
+    """The decoder of a top-level or interface value of type ``tid`` into ``spec``: its
+    plan interpreted on first use, compiled from the second."""
     key = (tid, spec)
     f = ctx.tops.get(key)
     if f is None:
-        check_reachable(ctx.types, tid, ctx.checked, pos)
-        if (key in ctx.interpreted or not INTERPRET_FIRST) and type_size(ctx, tid) <= COMPILE_MAX_SIZE:
-            f = ctx.tops[key] = _Unit(ctx, pos).build_top(tid, spec)
+        p = ctx.plans.get(key) or plan.build(ctx, tid, spec, pos)
+        if (
+            EXECUTION != "interpreted"
+            and (key in ctx.interpreted or EXECUTION == "compiled")
+            and plan.size(p) <= COMPILE_MAX_SIZE
+        ):
+            f = ctx.tops[key] = compile_top(p)
         else:
-            f = interpreter.top(ctx, tid, spec, pos)
+            f = interpreter.top(p)
             ctx.interpreted.add(key)
     return f
 
@@ -73,7 +91,7 @@ def _top(ctx, tid, spec, pos):
 _cache = OrderedDict()
 _last = (b"", None, None)  # the most recently used (prefix, limits, context), set atomically
 MAX_CACHED_PREFIX = 64 << 10  # longer type-definition runs are decoded uncached
-COMPILE_MAX_SIZE = 1024  # types + fields a value type may reach and still be compiled
+COMPILE_MAX_SIZE = 1024  # plan nodes + struct fields a value may reach and still be compiled
 
 
 def clear_cache():
@@ -161,8 +179,8 @@ def _run(data, target, opts, single, use_cache=True):
         return _decode(data, spec, lim, single, use_cache)
     except GobError:
         raise
-    except RecursionError:
-        raise GobError("values nest too deeply for Python's recursion limit (lower max_depth)") from None
+    except RecursionError:  # only when the caller leaves less of the stack than MAX_DEPTH needs
+        raise GobError("Python's recursion limit reached while decoding (the caller's stack is too deep)") from None
     except MemoryError:
         raise GobError("out of memory decoding the stream") from None
     except Exception as exc:

@@ -500,7 +500,7 @@ class Encoder:
             def write(b, v, d):
                 if v is None:
                     return False
-                if type(v) is str:
+                if isinstance(v, str):  # subclasses too, as everywhere else
                     v = v.encode("utf-8", "surrogateescape")
                 elif not isinstance(v, (bytes, bytearray, memoryview)):
                     raise GobError(f"{t.name} needs str or bytes, not {type(v).__name__}")
@@ -539,7 +539,7 @@ class Encoder:
                 return True
         elif t == gt.TIME:
             def write(b, v, d):
-                if v is None or (type(v) is GoTime and v.offset is None and v.is_zero()):
+                if v is None or (isinstance(v, GoTime) and v.offset is None and v.is_zero()):
                     return False
                 data = _opaque_bytes(t, v)
                 put_uint(b, d)

@@ -18,32 +18,26 @@ _UNIX_FROM_GO = 62135596800  # seconds from Go's year 1 to the Unix epoch
 
 
 class _Context:
-    """The type definitions a stream has sent so far and the decoders compiled from them.
-    A cached context is shared by streams with the same leading definitions; a stream that
-    defines more types copies it first."""
+    """The type definitions a stream has sent so far and the plans and compiled decoders
+    made from them. A cached context is shared by streams with the same leading
+    definitions; a stream that defines more types copies it first."""
 
-    __slots__ = ("types", "checked", "iface", "funcs", "tops", "interpreted", "memo", "ntypes", "shared")
+    __slots__ = ("types", "plans", "tops", "interpreted", "ntypes", "shared")
 
     def __init__(self):
         self.types = dict(PREDEFINED)
-        self.checked = set()  # ids whose reachable types are all defined and sound
-        self.iface = {}  # id -> whether its values can contain an interface
-        self.funcs = {}  # (id, spec) -> compiled value decoder
-        self.tops = {}  # (id, spec) -> compiled top-level decoder
-        self.interpreted = set()  # (id, spec) decoded once by the interpreter
-        self.memo = {}  # facts about types, for the interpreter
+        self.plans = {}  # (id, target) -> plan.Plan
+        self.tops = {}  # (id, target) -> compiled top-level decoder
+        self.interpreted = set()  # (id, target) decoded once by the interpreter
         self.ntypes = 0
         self.shared = False
 
     def copy(self):
         c = _Context()
         c.types = dict(self.types)
-        c.checked = set(self.checked)
-        c.iface = dict(self.iface)
-        c.funcs = dict(self.funcs)
+        c.plans = dict(self.plans)
         c.tops = dict(self.tops)
         c.interpreted = set(self.interpreted)
-        c.memo = dict(self.memo)
         c.ntypes = self.ntypes
         return c
 
@@ -195,18 +189,28 @@ def _time_or_opaque(data, name):
 
 def _freeze(v):
     """A hashable form of a decoded map key (structs, arrays, slices)."""
+    # Plain loops: a level of nesting costs one Python frame (map() or a generator would
+    # add a C call, which counts against the recursion limit too)
     if isinstance(v, list):
-        return tuple(_freeze(x) for x in v)
+        out = []
+        for x in v:
+            out.append(_freeze(x))
+        return tuple(out)
     if isinstance(v, dict):
-        return FrozenStruct((k, _freeze(x)) for k, x in v.items())
+        out = {}
+        for k, x in v.items():
+            out[k] = _freeze(x)
+        return FrozenStruct(out)
     if isinstance(v, GoInterface):
         return GoInterface(v.name, _freeze(v.value))
     return v
 
 
 def _zero(s, tid, busy=frozenset(), pos=None):
-    """The zero value of an absent field of a container or struct type; absent arrays and
-    structs are charged to the stream's allocation budget."""
+    """The zero value of an absent field of a container or struct type, for the struct at
+    depth ``s.depth`` whose type and enclosing zero values' types are ``busy``: it nests
+    from there, within max_depth; absent arrays and structs are charged to the stream's
+    allocation budget."""
     wt = s.ctx.types[tid]
     kind = wt.kind
     if kind == "slice":
@@ -217,14 +221,21 @@ def _zero(s, tid, busy=frozenset(), pos=None):
         return _immutable_zero(wt)
     if tid in busy:
         return None  # a struct that contains itself: only a nil pointer ends it
-    if len(busy) >= s.maxd:
+    if s.depth + len(busy) > s.maxd:
         raise GobError("zero value of an absent field nests deeper than max_depth", pos)
     busy = busy | {tid}
     n = wt.length if kind == "array" else len(wt.fields)
     charge(s, n, pos)
+    # Loops, not comprehensions: one Python frame per level of nesting on every version
     if kind == "array":
-        return [_zero(s, wt.elem, busy, pos) for _ in range(n)]
-    return {name: _zero(s, fid, busy, pos) for name, fid in wt.fields}
+        out = []
+        for _ in range(n):
+            out.append(_zero(s, wt.elem, busy, pos))
+        return out
+    zero = {}
+    for name, fid in wt.fields:
+        zero[name] = _zero(s, fid, busy, pos)
+    return zero
 
 
 _SCALAR_ZEROS = {"bool": False, "int": 0, "uint": 0, "float": 0.0, "complex": 0j, "string": "", "bytes": b""}
@@ -251,9 +262,10 @@ def _immutable_zero(wt):
     return GoOpaque(wt.name, b"", kind)
 
 
-def _iface(s, buf, pos, end):
+def _iface(p, s, buf, pos, end):
     """A generic interface value: nil (None) or GoInterface(name, value). The concrete
-    value may bring type definitions with it, which starts a new message."""
+    value may bring type definitions with it, which starts a new message. (``p``, the
+    interface's plan, is unused: the signature is the interpreter's.)"""
     start = pos
     n, pos = read_uint(buf, pos, end)
     if n > end - pos:
@@ -320,15 +332,11 @@ def resolve(spec, wt, pos):
     raise describe_mismatch(spec, wt, pos)
 
 
-def struct_slots(wt, spec, pos, memo=None):
+def struct_slots(wt, spec, pos):
     """For each wire field, the index of the target field it fills (None: skipped), after
     Go's check that a struct target matches at least one wire field."""
-    if memo is not None and (wt.id, spec) in memo:
-        return memo[wt.id, spec]
     index = {f[0]: j for j, f in enumerate(spec.fields)}
     slots = [index.get(name) for name, _ in wt.fields]
     if wt.fields and spec.fields and all(j is None for j in slots):
         raise GobError(f"no field of the wire struct matches a field of {spec.name}", pos)
-    if memo is not None:
-        memo[wt.id, spec] = slots
     return slots

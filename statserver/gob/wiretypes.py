@@ -199,80 +199,20 @@ def parse_wire_type(id, buf, pos, end, limits):
     return WireType(id, kind, name, elem, key, length, fields), pos
 
 
-def children(wt):
-    """The type ids a type refers to directly."""
-    kind = wt.kind
-    if kind == "struct":
-        return [fid for _, fid in wt.fields]
-    if kind in ("slice", "array"):
-        return [wt.elem]
-    if kind == "map":
-        return [wt.key, wt.elem]
-    return []
-
-
-def check_reachable(types, root, checked, pos):
-    """Check every type reachable from ``root`` is defined and well formed, as Go does
-    before decoding a value (``checked`` holds ids already found good); return the set of
-    those ids that can reach an interface (their values may span messages)."""
-    todo = [root]
-    seen = set()
-    while todo:
-        tid = todo.pop()
-        if tid in seen or tid in checked:
-            continue
-        seen.add(tid)
-        wt = types.get(tid)
-        if wt is None:
-            raise GobError(f"value needs type id {tid}, which the stream never defined", pos)
-        if wt.kind is None or wt.kind == "conflict":
-            raise GobError(f"type definition {tid} names {'several kinds' if wt.kind else 'no kind'}", pos)
-        if wt.kind == "array" and wt.length < 0:
-            raise GobError(f"array type {tid} has negative length {wt.length}", pos)
-        if wt.kind == "struct":
-            names = set()
-            for fname, _ in wt.fields:
-                if not fname:
-                    raise GobError(f"struct type {tid} has a field with an empty name", pos)
-                if fname in names:
-                    raise GobError(f"struct type {tid} has two fields named {fname!r}", pos)
-                names.add(fname)
-        todo.extend(children(wt))
-    checked.update(seen)
-
-
-def type_size(ctx, root):
-    """Types plus struct fields reachable from ``root`` (how much code it compiles to)."""
-    key = ("size", root)
-    size = ctx.memo.get(key)
-    if size is None:
-        todo, seen, size = [root], set(), 0
-        while todo:
-            tid = todo.pop()
-            if tid not in seen:
-                seen.add(tid)
-                wt = ctx.types[tid]
-                size += 1 + len(wt.fields)
-                todo.extend(children(wt))
-        ctx.memo[key] = size
-    return size
-
-
-def reaches_interface(types, root, memo):
-    """Whether a value of type ``root`` can contain an interface (and so span messages)."""
-    if root in memo:
-        return memo[root]
-    todo, seen = [root], set()
-    found = False
-    while todo:
-        tid = todo.pop()
-        if tid in seen:
-            continue
-        seen.add(tid)
-        wt = types[tid]
-        if wt.kind == "interface" or memo.get(tid):
-            found = True
-            break
-        todo.extend(children(wt))
-    memo[root] = found
-    return found
+def check_type(wt, pos):
+    """Raise unless a definition is sound: it names one kind, an array's length is not
+    negative, a struct's field names are non-empty and distinct. (Go checks every type a
+    value's type reaches, before decoding the value; the plan does so as it meets them.)"""
+    tid = wt.id
+    if wt.kind is None or wt.kind == "conflict":
+        raise GobError(f"type definition {tid} names {'several kinds' if wt.kind else 'no kind'}", pos)
+    if wt.kind == "array" and wt.length < 0:
+        raise GobError(f"array type {tid} has negative length {wt.length}", pos)
+    if wt.kind == "struct":
+        names = set()
+        for fname, _ in wt.fields:
+            if not fname:
+                raise GobError(f"struct type {tid} has a field with an empty name", pos)
+            if fname in names:
+                raise GobError(f"struct type {tid} has two fields named {fname!r}", pos)
+            names.add(fname)
