@@ -597,7 +597,7 @@ done:
 
 /* ---- Aggregator.record_many ---- */
 
-static PyObject *s_revisions, *s_record, *s_trim_pods;
+static PyObject *s_revisions, *s_record, *s_trim_pods, *s_max_skew;
 
 /* RevisionBuckets and _Revision keep their fields in __slots__: configure_aggregate()
  * finds where, so that the hot loop reads and writes them directly. */
@@ -723,7 +723,8 @@ float_sum(PyObject *a, double b)
 /* One stat's Aggregator.record_many: 1 when done here, 0 when it must go to the pure
  * code instead (nothing has been changed then), -1 on error. */
 static int
-record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *aggregator)
+record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *aggregator,
+           int64_t max_skew)
 {
     if (!PyTuple_Check(stat) || PyTuple_GET_SIZE(stat) < 10)
         return 0;
@@ -731,13 +732,17 @@ record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *
     PyObject *pod = PyTuple_GET_ITEM(stat, 2);
     PyObject *at = PyTuple_GET_ITEM(stat, 8), *received = PyTuple_GET_ITEM(stat, 9);
     PyObject *const *counts = &PyTuple_GET_ITEM(stat, 3);
+    int both = at != Py_None && received != Py_None;
     if (at == Py_None)
         at = received; /* an era without the sender's time */
     else if (received == Py_None)
         received = at;
-    int64_t at_ns;
-    if (!int64_of(at, &at_ns) || !PyLong_CheckExact(received))
+    int64_t at_ns, received_ns, skew;
+    if (!int64_of(at, &at_ns) || !int64_of(received, &received_ns))
         return 0; /* no time at all (refused), or not an int64 */
+    if (both && (__builtin_sub_overflow(at_ns, received_ns, &skew)
+                 || skew > max_skew || skew < -max_skew))
+        return 0; /* the sender's clock is off: averaged at the receive time, counted */
     for (int i = 0; i < 4; i++)
         if (!PyFloat_CheckExact(counts[i]))
             return 0;
@@ -841,8 +846,8 @@ record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *
 }
 
 /* aggregate_record_many(aggregator, stats, pure_record_many): Aggregator.record_many, the
- * stats of known revisions with both times and finite values here, each other one by
- * pure_record_many((stat,)) in its turn. */
+ * stats of known revisions with finite values and a time within aggregator._max_skew of
+ * the receive time here, each other one by pure_record_many((stat,)) in its turn. */
 static PyObject *
 aggregate_record_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -871,10 +876,19 @@ aggregate_record_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     RevisionCache cache = {NULL, NULL, NULL};
     PyObject *result = NULL;
+    int64_t max_skew = INT64_MAX;
+    PyObject *skew = PyObject_GetAttr(aggregator, s_max_skew);
+    if (skew == NULL || (!int64_of(skew, &max_skew) && PyErr_Occurred())) {
+        Py_XDECREF(skew);
+        goto done;
+    }
+    Py_DECREF(skew);
+    if (max_skew < 0)
+        max_skew = 0;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     for (Py_ssize_t k = 0; k < n; k++) {
         PyObject *stat = PySequence_Fast_ITEMS(seq)[k];
-        int rc = record_one(revisions, stat, &cache, aggregator);
+        int rc = record_one(revisions, stat, &cache, aggregator, max_skew);
         if (rc < 0)
             goto done;
         if (rc == 0) {
@@ -934,6 +948,7 @@ PyInit__speedups(void)
     INTERN(s_revisions, "_revisions");
     INTERN(s_record, "record");
     INTERN(s_trim_pods, "_trim_pods");
+    INTERN(s_max_skew, "_max_skew");
 #undef INTERN
     return PyModule_Create(&module_def);
 }

@@ -410,7 +410,8 @@ steps = st.one_of(  # ns from one stat to the next: same second, next ones, gaps
 values = st.sampled_from([0.0, 1.0, 0.1, 2.5, -0.7, 1e16, float("nan"), float("inf")]) | floats
 aggregated = st.lists(st.tuples(
     steps, st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 90), values, values, values,
-    values, st.sampled_from(["at", "at", "at", "no time", "received only", "at only"])),
+    values, st.sampled_from(["at", "at", "at", "no time", "received only", "at only"]),
+    st.sampled_from([5, 5, 4_999_999_999, 5_000_000_001, -6_000_000_000, 2**62])),
     max_size=120)  # fmt: skip
 
 
@@ -420,7 +421,8 @@ def _aggregator_state(aggregator):
               r.pods_limit, r.last_stat_time, r.last_received)
         for key, r in aggregator._revisions.items()
     }  # fmt: skip
-    return revisions, aggregator.refused_stats, aggregator.refused_revisions
+    return (revisions, aggregator.refused_stats, aggregator.refused_revisions,
+            aggregator.skewed_ahead, aggregator.skewed_behind)
 
 
 @FUZZ
@@ -433,10 +435,10 @@ def test_aggregators_record_alike(ops, batch_sizes, aggregation, max_revisions):
     pure = aggregate.Aggregator(Clock(), aggregation=aggregation, max_revisions=max_revisions)
     fast = aggregate.Aggregator(Clock(), aggregation=aggregation, max_revisions=max_revisions)
     now, stats = NOW, []
-    for step, name, pod, c, pc, r, pr, times in ops:
+    for step, name, pod, c, pc, r, pr, times, late in ops:
         now += step
         at = None if times in ("no time", "received only") else now
-        received = None if times in ("no time", "at only") else now + 5
+        received = None if times in ("no time", "at only") else now + late
         stats.append(StatMessage("ns", name, f"pod-{pod}", c, pc, r, pr, timestamp=at,
                                  received_at=received))  # fmt: skip
     i = 0
