@@ -354,19 +354,22 @@ def test_no_references_or_memory_kept():
     assert grown < 50_000, grown  # 8,000 frames: a leak of one object each is 300 kB+
 
 
-def _implementation(**env):
+def _implementation(cwd, **env):
     code = "from statserver import formats; print(formats.IMPLEMENTATION)"
     environ = {k: v for k, v in os.environ.items() if k != "STATSERVER_PURE"}
+    # not from the repository's root: "python -c" would import the source tree's
+    # statserver (no built extension there) instead of the installed one
     result = subprocess.run([sys.executable, "-c", code], env=dict(environ, **env),
+                            cwd=cwd,
                             capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     return result.stdout.strip()
 
 
-def test_statserver_pure_1_forces_the_pure_decoder():
+def test_statserver_pure_1_forces_the_pure_decoder(tmp_path):
     protobuf_decoders.compiled()  # built here
-    assert _implementation() == "compiled"
-    assert _implementation(STATSERVER_PURE="1") == "pure"
-    assert _implementation(STATSERVER_PURE="0") == "compiled"
+    assert _implementation(tmp_path) == "compiled"
+    assert _implementation(tmp_path, STATSERVER_PURE="1") == "pure"
+    assert _implementation(tmp_path, STATSERVER_PURE="0") == "compiled"
 
 
 # ---- the summary's set updates ----
