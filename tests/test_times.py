@@ -60,7 +60,8 @@ async def test_a_stat_stamped_2_to_the_62_seconds_is_served_and_logged(tmp_path)
         revisions = json.loads(body)["revisions"]
         assert [r["name"] for r in revisions] == ["gob", "json", "proto"]
         assert all(r["last_stat_time"].startswith(time.strftime("%Y-")) for r in revisions)
-        log.flush()
+        log.flush()  # handed to the writer thread: wait until it has written them
+        await bounded(until(lambda: log.lines_written == 3))
         lines = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
         assert [(d["name"], d["timestamp"]) for d in lines] == [
             ("proto", None), ("json", None), ("gob", None)]
@@ -89,6 +90,7 @@ async def test_a_stat_stamped_in_2100_is_averaged_at_its_receive_time(tmp_path):
         assert sample(body, "statserver_aggregation_skewed_stats_total", direction="ahead") == 1
         assert sample(body, "statserver_aggregation_skewed_stats_total", direction="behind") == 0
         log.flush()
+        await bounded(until(lambda: log.lines_written == 1))
         [line] = (tmp_path / "stats.jsonl").read_text().splitlines()
         assert json.loads(line)["timestamp"] == "2100-01-01T00:00:00Z"  # logged as sent
         client.sendClose()
