@@ -32,7 +32,7 @@ def stat(i, **kw):
 @pytest_twisted.ensureDeferred
 async def test_lines_are_written_every_flush_interval(tmp_path):
     path = tmp_path / "stats.jsonl"
-    log = StatsLog(str(path), reactor=reactor, flush_interval=0.05)
+    log = StatsLog(str(path), reactor=reactor, flush_interval=0.5)
     log.start()
     log.record(stat(1))
     log.record(stat(2, timestamp=T + 123_456_000))
