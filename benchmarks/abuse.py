@@ -7,7 +7,7 @@ scenario:
 
 - probe: the longest a ``/healthz`` answer took (machine noise included);
 - stall: ``statserver_reactor_stall_max_seconds``, the server's own measure of how long
-  its reactor was held, less the time its thread waited for a CPU (``statserver/lag.py``):
+  its reactor was held, less the time its thread waited for a CPU (``statserver/server/lag.py``):
   the figure to hold to the 50 ms target on a shared machine;
 - RSS before and after (MB), from ``/proc/PID/status``;
 - stats sent / received (``statserver_stats_received_total``) / logged (stats-log lines);
@@ -35,9 +35,9 @@ import urllib.request
 from _bench import machine
 from ingest import free_port, our_server
 
-from statserver.formats import encode_json, encode_protobuf
 from statserver.model import StatMessage
-from statserver.websocket import unmask
+from statserver.server.protocol import unmask
+from statserver.wire import encode_json, encode_protobuf
 
 MB = 1 << 20
 

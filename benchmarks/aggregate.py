@@ -21,7 +21,7 @@ import time
 from _bench import machine
 from twisted.internet.task import Clock
 
-from statserver.aggregate import Aggregator
+from statserver.aggregation.aggregator import Aggregator
 from statserver.model import StatMessage
 
 S = 1_000_000_000

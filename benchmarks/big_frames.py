@@ -28,13 +28,13 @@ from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.endpoints import serverFromString
 
-from statserver import server as server_module
-from statserver.consumer import StatsConsumer
-from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
-from statserver.server import MAX_MESSAGE_SIZE, StatsServer
-from statserver.summary import Summary
+from statserver.server import service as server_module
+from statserver.server.service import MAX_MESSAGE_SIZE, StatsServer
+from statserver.sinks.consumer import StatsConsumer
+from statserver.sinks.summary import Summary
 from statserver.tap import _aggregator
+from statserver.wire import encode_protobuf
 
 CLIENT = r"""
 import socket, struct, sys

@@ -33,11 +33,11 @@ sys.path.insert(0, str(REPO / "tests"))  # the browser helpers of the tests
 def build_cost(revisions, repeat):
     from twisted.internet.task import Clock
 
-    from statserver.aggregate import Aggregator
+    from statserver.aggregation.aggregator import Aggregator
     from statserver.dashboard import Dashboard
-    from statserver.history import History
+    from statserver.dashboard.history import History
     from statserver.model import StatMessage
-    from statserver.server import StatsServer
+    from statserver.server.service import StatsServer
 
     clock = Clock()
     clock.advance(1_800_000_000)
@@ -98,8 +98,8 @@ def send_revisions(port, revisions):
     from twisted.internet import defer, reactor, task
     from wsclient import connect
 
-    from statserver.formats import encode_protobuf
     from statserver.model import StatMessage
+    from statserver.wire import encode_protobuf
 
     async def main():
         client = await connect(port)

@@ -1,4 +1,4 @@
-"""Decode benchmark: µs per frame (and per stat) through ``statserver.formats.decode_frame``.
+"""Decode benchmark: µs per frame (and per stat) through ``statserver.wire.decode_frame``.
 
 Frames are Knative's frames from ``$STAT_FRAMES`` (default the repository's
 ``tests/data/stat-frames``, made by Go) when present, else encoded here with ``statserver``'s
@@ -13,7 +13,8 @@ import sys
 
 from _bench import machine, stat_frames, us_per_item
 
-from statserver import formats
+from statserver import wire
+from statserver.constants import PURE_ENV
 from statserver.model import StatMessage
 
 FILES = {  # what to time: (label, file of real frames)
@@ -40,7 +41,7 @@ def stat(i):
 
 def per_frame_us(frames, seconds, repeat):
     """Median µs per frame over ``repeat`` runs of about ``seconds`` each."""
-    decode = formats.decode_frame
+    decode = wire.decode_frame
     for payload, is_binary in frames:  # warm up, and fail loudly on a bad frame
         decode(payload, is_binary)
     return statistics.median(us_per_item(decode, frames, seconds, repeat, unpack=True))
@@ -57,28 +58,28 @@ def main(argv=None):
         if frames:
             cases.append((label, frames))
     if not cases:  # no frames there: our own encoders
-        from statserver.gobstat import encode_stat_frame
+        from statserver.wire.gobstat import encode_stat_frame
 
         cases = [
             ("gob v10 (seed)", [(encode_stat_frame(stat(i)), True) for i in range(20)]),
-            ("json", [(formats.encode_json(stat(i)).encode(), False) for i in range(20)]),
+            ("json", [(wire.encode_json(stat(i)).encode(), False) for i in range(20)]),
         ]
     batch = [stat(i) for i in range(100)]
-    cases.append(("protobuf, 100 a frame", [(formats.encode_protobuf(batch), True)]))
+    cases.append(("protobuf, 100 a frame", [(wire.encode_protobuf(batch), True)]))
     # The largest frame a default server takes (1 MiB): an entry with an empty stat
     # is 4 bytes, each a StatMessage of zeros.
     cases.append(("protobuf, 1 MiB (262,140)", [(b"\x0a\x02\x1a\x00" * 262_140, True)]))
-    print(f"{machine()}; protobuf decoder: {formats.IMPLEMENTATION} "
-          f"({formats.PURE_ENV}=1 for the pure one); median of {args.repeat} runs")
+    print(f"{machine()}; protobuf decoder: {wire.IMPLEMENTATION} "
+          f"({PURE_ENV}=1 for the pure one); median of {args.repeat} runs")
     failed = 0
     for label, frames in cases:
         try:
-            formats.decode_frame(*frames[0])
+            wire.decode_frame(*frames[0])
         except Exception as e:
             print(f"  {label:<24} cannot decode: {e}", flush=True)
             failed += 1
             continue
-        stats_per_frame = sum(len(formats.decode_frame(*f)[1]) for f in frames) / len(frames)
+        stats_per_frame = sum(len(wire.decode_frame(*f)[1]) for f in frames) / len(frames)
         us = per_frame_us(frames, args.seconds, args.repeat)
         print(f"  {label:<26} {us:10.2f} µs/frame  {us / stats_per_frame:7.2f} µs/stat",
               flush=True)

@@ -28,7 +28,7 @@ from _bench import machine, stat_frames_dir
 
 from statserver.gob import decode, decode_all
 from statserver.gob.decoder import clear_cache
-from statserver.gobstat import _StatMessage, decode_stat_frame
+from statserver.wire.gobstat import _StatMessage, decode_stat_frame
 
 FRAMES = stat_frames_dir()
 

@@ -1,4 +1,4 @@
-"""Gob encode benchmark: µs per ``StatMessage`` through ``statserver.gobstat.encode_stat_frame``.
+"""Gob encode benchmark: µs per ``StatMessage`` through ``statserver.wire.gobstat.encode_stat_frame``.
 
 Times (1) the stat of the first frame of ``$STAT_FRAMES/v10.jsonl`` (default
 ``tests/data/stat-frames``; a built-in copy of that stat when absent)
@@ -16,8 +16,8 @@ import sys
 from _bench import machine, stat_frames, us_per_item
 
 from statserver.gob import encode
-from statserver.gobstat import _ERA_TYPES, _stat_value, encode_stat_frame
 from statserver.model import StatMessage
+from statserver.wire.gobstat import _ERA_TYPES, _stat_value, encode_stat_frame
 
 SEED = StatMessage("ns-0", "rev-0-0", "activator-0", 0.25, timestamp=1552572567770464932,
                    timestamp_offset=3600)

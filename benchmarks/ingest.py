@@ -140,18 +140,18 @@ def our_server(port, extra, profile=None, py_spy=None, pin=(), backlog=None):
 
 # Where a sample's time goes: the innermost frame that matches decides.
 LAYERS = [
-    ("decoding", ("statserver/gob/", "statserver/gobstat.py", "statserver/formats.py",
+    ("decoding", ("statserver/gob/", "statserver/wire/gobstat.py", "statserver/wire/protostat.py",
                   "google/protobuf/", "<gob decoder>", "json/")),
-    ("metrics", ("prometheus_client/", "statserver/metrics.py")),
-    ("sinks (aggregator, summary)", ("statserver/aggregate.py", "statserver/bucketing.py",
-                                     "statserver/summary.py", "statserver/statslog.py")),
+    ("metrics", ("prometheus_client/", "statserver/server/metrics.py")),
+    ("sinks (aggregator, summary)", ("statserver/aggregation/aggregator.py", "statserver/aggregation/windows.py",
+                                     "statserver/sinks/summary.py", "statserver/sinks/statslog.py")),
     ("queueing (DeferredQueue, consumer)", ("twisted/internet/defer.py",
-                                            "statserver/consumer.py")),
+                                            "statserver/sinks/consumer.py")),
     ("WebSocket framing (autobahn, our unmasking)", (
-        "autobahn/", "txaio/", "unmask (statserver/websocket.py",
+        "autobahn/", "txaio/", "unmask (statserver/server/protocol.py",
         "StatsServerProtocol.onFrameData", "StatsServerProtocol.onMessageEnd")),
-    ("server glue (statserver/server.py)", ("statserver/server.py",
-                                            "statserver/websocket.py")),
+    ("server glue (statserver/server/service.py)", ("statserver/server/service.py",
+                                            "statserver/server/protocol.py")),
     ("reactor and socket I/O", ("twisted/",)),
 ]
 

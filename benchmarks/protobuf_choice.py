@@ -1,4 +1,4 @@
-"""Why ``statserver.formats`` decodes protobuf with the ``protobuf`` library: µs per
+"""Why ``statserver.wire`` decodes protobuf with the ``protobuf`` library: µs per
 ``WireStatMessages`` frame (10 stats) through the library (what ``formats`` uses) and
 through a small pure-Python wire parser written here for the comparison.
 
@@ -12,7 +12,7 @@ import struct
 from _bench import machine, us_per_item
 from google.protobuf.internal import api_implementation
 
-from statserver import formats
+from statserver import wire
 from statserver.model import StatMessage
 
 _NS = 1_000_000_000
@@ -117,7 +117,7 @@ def frames():
             )
             for i in range(10)
         ]
-        out.append(formats.encode_protobuf(stats))
+        out.append(wire.encode_protobuf(stats))
     return out
 
 
@@ -132,12 +132,12 @@ def main():
     args = parser.parse_args()
     data = frames()
     for payload in data:
-        assert hand_decode(payload) == formats.decode_protobuf(payload)
+        assert hand_decode(payload) == wire.decode_protobuf(payload)
     import google.protobuf
 
     print(f"machine: {machine()}")
     print(f"protobuf {google.protobuf.__version__} ({api_implementation.Type()} backend)")
-    lib = per_frame_us(formats.decode_protobuf, data, args.seconds, args.repeat)
+    lib = per_frame_us(wire.decode_protobuf, data, args.seconds, args.repeat)
     hand = per_frame_us(hand_decode, data, args.seconds, args.repeat)
     print(f"protobuf library : {lib:7.2f} µs/frame of 10 stats (median of {args.repeat})")
     print(f"hand parser      : {hand:7.2f} µs/frame of 10 stats (median of {args.repeat})")

@@ -20,12 +20,12 @@ from pathlib import Path
 from _bench import machine
 from twisted.internet.task import Clock
 
-from statserver.aggregate import Aggregator
-from statserver.consumer import StatsConsumer
+from statserver.aggregation.aggregator import Aggregator
 from statserver.model import StatMessage
-from statserver.server import StatsQueue
-from statserver.statslog import StatsLog
-from statserver.summary import Summary
+from statserver.server.service import StatsQueue
+from statserver.sinks.consumer import StatsConsumer
+from statserver.sinks.statslog import StatsLog
+from statserver.sinks.summary import Summary
 
 
 def make_stats(n):

@@ -19,7 +19,7 @@ import atheris
 
 with atheris.instrument_imports():
     from statserver.gob import GobError
-    from statserver.gobstat import _StatMessage, decode_stat_frame
+    from statserver.wire.gobstat import _StatMessage, decode_stat_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from gobpaths import outcomes  # noqa: E402

@@ -16,7 +16,7 @@ __all__ = ["SERVER_NAME", "StatMessage", "StatsServer", "__version__"]
 
 def __getattr__(name):
     if name == "StatsServer":
-        from statserver.server import StatsServer
+        from statserver.server.service import StatsServer
 
         return StatsServer
     raise AttributeError(f"module 'statserver' has no attribute {name!r}")

@@ -1,11 +1,11 @@
-/* statserver._speedups: compiled fast paths of statserver.formats.decode_protobuf, of
- * statserver.summary's per-stat set updates (summary_add) and of the common case of
- * statserver.aggregate.Aggregator.record_many (aggregate_record_many), at the end.
+/* statserver._speedups: compiled fast paths of statserver.wire.decode_protobuf, of
+ * statserver.sinks.summary's per-stat set updates (summary_add) and of the common case of
+ * statserver.aggregation.aggregator.Aggregator.record_many (aggregate_record_many), at the end.
  *
  * decode_protobuf(payload, received_at=None) reads a WireStatMessages frame
- * (statserver/stat.proto) straight from the protobuf wire format into StatMessage
+ * (statserver/wire/stat.proto) straight from the protobuf wire format into StatMessage
  * tuples, without the protobuf library's message objects. The pure-Python function in
- * statserver.formats is the reference: the same stats for every frame it accepts, and
+ * statserver.wire.protostat is the reference: the same stats for every frame it accepts, and
  * the same FrameError (same reason text) for every frame it rejects. In particular, as
  * the protobuf library (upb) does:
  *   - a known field sent with another wire type, and any unknown field, is skipped
@@ -18,7 +18,7 @@
  *     than the library's recursion limit (100, submessages included) fail the frame.
  * The points where protobuf releases differ (how many bytes a length varint may take,
  * whether field number 0 is allowed inside an unknown group) and the reason texts are
- * given by statserver.formats through configure(), which learns them from the protobuf
+ * given by statserver.wire.protostat through configure(), which learns them from the protobuf
  * library in use.
  *
  * Plain C against the CPython API, no Cython: nothing beyond a C compiler is needed to
@@ -539,7 +539,7 @@ configure(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
-/* summary_add(stats, pods, revisions): what statserver.summary's pure add_stats does,
+/* summary_add(stats, pods, revisions): what statserver.sinks.summary's pure add_stats does,
  * pods.update(s.pod_name for s in stats) without "" and revisions.update((s.namespace,
  * s.name) for s in stats), for a list or tuple of StatMessages; a stat with the same
  * objects as the one before (the decoder shares them) is not looked up again. */
@@ -913,7 +913,7 @@ static PyMethodDef methods[] = {
     {"decode_protobuf", (PyCFunction)(void (*)(void))decode_protobuf,
      METH_FASTCALL | METH_KEYWORDS,
      "decode_protobuf(payload, received_at=None)\n--\n\n"
-     "The StatMessages of a WireStatMessages frame, as statserver.formats.decode_protobuf."},
+     "The StatMessages of a WireStatMessages frame, as statserver.wire.decode_protobuf."},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
      "configure(*, frame_error, stat_type, format_name, corrupt_reason, utf8_reason,\n"
      "          size_varint_bytes, field_zero_in_group)\n--\n\n"

@@ -39,10 +39,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-FORMATS = ("gob", "json", "protobuf")
-
-# autobahn's CLOSE_STATUS_CODE_SERVICE_RESTART: the server is going away and will be back.
-CLOSE_SERVICE_RESTART = 1012
+from statserver.constants import CLOSE_SERVICE_RESTART, FORMATS
 
 
 class NotConnected(Exception):
@@ -79,15 +76,15 @@ def encode_frames(messages, format, gob_era="v10"):
     """``[(payload bytes, is_binary)]``: the WebSocket messages a Knative sender of
     ``format`` writes for ``messages`` (gob ones of era ``gob_era``)."""
     if format == "gob":
-        from statserver.gobstat import encode_stat_frame
+        from statserver.wire.gobstat import encode_stat_frame
 
         return [(encode_stat_frame(m, era=gob_era), True) for m in messages]
     if format == "json":
-        from statserver.formats import encode_json
+        from statserver.wire import encode_json
 
         return [(encode_json(m).encode("utf-8"), False) for m in messages]
     if format == "protobuf":
-        from statserver.formats import encode_protobuf
+        from statserver.wire import encode_protobuf
 
         return [(encode_protobuf(list(messages)), True)] if messages else []
     raise ValueError(f"unknown format {format!r}: use one of {', '.join(FORMATS)}")

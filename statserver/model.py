@@ -6,14 +6,15 @@ from functools import lru_cache
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import NamedTuple
 
-_NS_PER_S = 1_000_000_000
+from statserver.constants import NS_PER_S
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 #: The earliest and latest times RFC 3339 can write (0001-01-01T00:00:00Z and
 #: 9999-12-31T23:59:59.999999999Z), in nanoseconds since the Unix epoch.
-RFC3339_MIN_NS = -62_135_596_800 * _NS_PER_S
-RFC3339_MAX_NS = 253_402_300_800 * _NS_PER_S - 1
+RFC3339_MIN_NS = -62_135_596_800 * NS_PER_S
+RFC3339_MAX_NS = 253_402_300_800 * NS_PER_S - 1
 
 
 def rfc3339_ns(ns):
@@ -22,7 +23,7 @@ def rfc3339_ns(ns):
     ``ValueError`` outside years 1-9999 (:data:`RFC3339_MIN_NS`, :data:`RFC3339_MAX_NS`)."""
     if not RFC3339_MIN_NS <= ns <= RFC3339_MAX_NS:
         raise ValueError(f"{ns} ns since 1970 is outside the years RFC 3339 can write")
-    seconds, frac = divmod(ns, _NS_PER_S)
+    seconds, frac = divmod(ns, NS_PER_S)
     text = _rfc3339_seconds(seconds)
     if frac:
         text += "." + f"{frac:09d}".rstrip("0")

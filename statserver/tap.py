@@ -200,7 +200,7 @@ class Options(usage.Options):
             _positive_int(self, "max-connections")
         _check_endpoint(self["port"])
         _check_aggregation_options(self)
-        from statserver.history import check_history
+        from statserver.dashboard.history import check_history
 
         try:
             self["history-length"], self["history-resolution"] = check_history(
@@ -240,14 +240,14 @@ def _why(error):
 
 
 def _check_aggregation_options(options):
-    """Validate the windowed-aggregation options as Knative does (statserver.aggregate)."""
-    from statserver import aggregate
+    """Validate the windowed-aggregation options as Knative does."""
+    from statserver.aggregation import aggregator
 
-    for name, check in (("stable-window", aggregate.check_stable_window),
-                        ("panic-window-percentage", aggregate.check_panic_window_percentage),
-                        ("aggregation", aggregate.check_aggregation),
-                        ("max-revisions", aggregate.check_max_revisions),
-                        ("max-clock-skew", aggregate.check_max_clock_skew)):
+    for name, check in (("stable-window", aggregator.check_stable_window),
+                        ("panic-window-percentage", aggregator.check_panic_window_percentage),
+                        ("aggregation", aggregator.check_aggregation),
+                        ("max-revisions", aggregator.check_max_revisions),
+                        ("max-clock-skew", aggregator.check_max_clock_skew)):
         try:
             options[name] = check(options[name])
         except ValueError as e:
@@ -258,10 +258,10 @@ def makeService(options, reactor=None):
     """The service tree for parsed ``options`` (see the module's docstring)."""
     if reactor is None:
         from twisted.internet import reactor
-    from statserver.buckets import BucketOwners
-    from statserver.server import StatsServer
-    from statserver.statslog import StatsLog
-    from statserver.summary import Summary
+    from statserver.bucket_owners import BucketOwners
+    from statserver.server.service import StatsServer
+    from statserver.sinks.statslog import StatsLog
+    from statserver.sinks.summary import Summary
 
     _log_priorities_for_journald(options)
     bucket_owners = None
@@ -295,7 +295,7 @@ def makeService(options, reactor=None):
     )
     if not options.get("no-dashboard"):
         from statserver.dashboard import install
-        from statserver.history import History
+        from statserver.dashboard.history import History
 
         history = History(options.get("history-length", 300), options.get("history-resolution", 5))
         # added last, so stopped first: the event streams end before the server stops
@@ -320,9 +320,9 @@ def _log_priorities_for_journald(options):
 
 def _aggregator(options, server, reactor):
     """The per-revision windowed averages: a sink, on /metrics and at /api."""
-    from statserver.aggregate import DEFAULT_MAX_CLOCK_SKEW, Aggregator
-    from statserver.aggregate_metrics import AggregateCollector
-    from statserver.api import ApiResource
+    from statserver.aggregation.aggregator import DEFAULT_MAX_CLOCK_SKEW, Aggregator
+    from statserver.aggregation.api import ApiResource
+    from statserver.aggregation.collector import AggregateCollector
 
     aggregator = Aggregator(
         reactor,
@@ -341,16 +341,17 @@ def _aggregator(options, server, reactor):
 
 
 def _log_implementation():
-    from statserver import formats
+    from statserver.constants import PURE_ENV
+    from statserver.wire import IMPLEMENTATION
 
-    if formats.IMPLEMENTATION == "compiled":
+    if IMPLEMENTATION == "compiled":
         why = "protobuf frames decoded by statserver._speedups"
-    elif os.environ.get(formats.PURE_ENV) == "1":
-        why = f"{formats.PURE_ENV}=1"
+    elif os.environ.get(PURE_ENV) == "1":
+        why = f"{PURE_ENV}=1"
     else:
         why = "statserver._speedups is not built"
     _log.info("statserver implementation: {implementation} ({why})",
-              implementation=formats.IMPLEMENTATION, why=why)
+              implementation=IMPLEMENTATION, why=why)
 
 
 class StatserverService(MultiService):
@@ -376,7 +377,7 @@ class StatserverService(MultiService):
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
-        from statserver.consumer import StatsConsumer
+        from statserver.sinks.consumer import StatsConsumer
         from statserver.systemd import SystemdNotifier
 
         self._reactor = reactor

@@ -8,7 +8,9 @@ import os
 import pytest
 from protobuf_decoders import compiled
 
-from statserver import aggregate, formats, summary
+from statserver.aggregation import aggregator
+from statserver.sinks import summary
+from statserver.wire import protostat
 
 
 def under_ci():
@@ -37,10 +39,10 @@ def pytest_make_collect_report(collector):
 
 @pytest.fixture(params=["pure", "compiled"])
 def protobuf_decoder(request, monkeypatch):
-    """Each protobuf decoder in turn, installed as ``formats.decode_protobuf`` (so that
+    """Each protobuf decoder in turn, installed as ``protostat.decode_protobuf`` (so that
     ``decode_frame`` uses it too) whatever ``STATSERVER_PURE`` chose."""
-    decode = formats.pure_decode_protobuf if request.param == "pure" else compiled()
-    monkeypatch.setattr(formats, "decode_protobuf", decode)
+    decode = protostat.pure_decode_protobuf if request.param == "pure" else compiled()
+    monkeypatch.setattr(protostat, "decode_protobuf", decode)
     return decode
 
 
@@ -62,8 +64,8 @@ def aggregator_record_many(request, monkeypatch):
     """``Aggregator.record_many`` all in Python, then with its common case compiled."""
     compiled_record_many = None
     if request.param == "compiled":
-        compiled_record_many = aggregate.compiled_aggregate_record_many()
+        compiled_record_many = aggregator.compiled_aggregate_record_many()
         if compiled_record_many is None:
             compiled()  # skips (fails under CI=true)
-    monkeypatch.setattr(aggregate, "compiled_record_many", compiled_record_many)
+    monkeypatch.setattr(aggregator, "compiled_record_many", compiled_record_many)
     return compiled_record_many

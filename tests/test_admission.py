@@ -11,12 +11,12 @@ from twisted.internet import reactor
 from twisted.logger import formatEvent, globalLogPublisher
 from wsclient import bounded, connect, http_get, port_of, start_server, take
 
-from statserver import admission
-from statserver.consumer import StatsConsumer
-from statserver.formats import encode_json, encode_protobuf
-from statserver.gobstat import encode_stat_frame
 from statserver.model import StatMessage
+from statserver.server import admission
+from statserver.sinks.consumer import StatsConsumer
 from statserver.tap import _aggregator
+from statserver.wire import encode_json, encode_protobuf
+from statserver.wire.gobstat import encode_stat_frame
 
 S = 1_000_000_000
 GOOD = StatMessage("ns", "good", "activator-1", 2.0, request_count=2.0)

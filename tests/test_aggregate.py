@@ -11,8 +11,8 @@ from shared_data import ERAS, read_frames, readme_stat, rfc3339_to_ns
 from twisted.internet.task import Clock
 from twisted.logger import Logger
 
-import statserver.aggregate as aggregate_module
-from statserver.aggregate import (
+import statserver.aggregation.aggregator as aggregate_module
+from statserver.aggregation.aggregator import (
     Aggregator,
     check_aggregation,
     check_max_revisions,
@@ -20,8 +20,8 @@ from statserver.aggregate import (
     check_stable_window,
     panic_window,
 )
-from statserver.aggregate_metrics import AggregateCollector
-from statserver.bucketing import compute_smoothing_coeff
+from statserver.aggregation.collector import AggregateCollector
+from statserver.aggregation.windows import compute_smoothing_coeff
 from statserver.model import StatMessage
 
 # Every test here runs with Aggregator.record_many in Python and with its compiled part.

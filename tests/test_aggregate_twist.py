@@ -14,8 +14,8 @@ from twisted.internet.task import deferLater
 from twistproc import listening_port, spawn_twist
 from wsclient import bounded, connect, http_get
 
-from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
+from statserver.wire import encode_protobuf
 
 STABLE_WINDOW = 6  # seconds; the shortest Knative allows
 

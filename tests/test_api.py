@@ -9,10 +9,10 @@ from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
 from wsclient import bounded, connect, http_get, port_of, start_server, take
 
-from statserver.aggregate import Aggregator
-from statserver.api import ApiResource, revision_json
-from statserver.formats import encode_protobuf
+from statserver.aggregation.aggregator import Aggregator
+from statserver.aggregation.api import ApiResource, revision_json
 from statserver.model import StatMessage
+from statserver.wire import encode_protobuf
 
 S = 1_000_000_000
 T0 = 1_552_572_567  # 2019-03-14T14:09:27Z

@@ -7,8 +7,8 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from wsclient import bounded, connect, port_of, start_server, until
 
-from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
+from statserver.wire import encode_protobuf
 
 QUEUE_SIZE = 100
 CONNECTIONS = 3

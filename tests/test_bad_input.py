@@ -18,8 +18,8 @@ from wsclient import (
     until,
 )
 
-from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
+from statserver.wire import encode_protobuf
 
 GOOD = encode_protobuf([StatMessage("ns", "after-the-bad-one", "pod", request_count=1.0)])
 
@@ -214,7 +214,7 @@ async def test_a_json_integer_beyond_float_range_is_a_bad_frame_not_a_decoder_bu
 
 @pytest_twisted.ensureDeferred
 async def test_a_decoder_bug_is_logged_with_its_traceback_and_counted(monkeypatch):
-    from statserver import server as server_module
+    from statserver.server import service as server_module
 
     real = server_module.decode_frame
 
@@ -248,8 +248,8 @@ async def test_a_decoder_bug_is_logged_with_its_traceback_and_counted(monkeypatc
 @pytest.mark.parametrize("binary", [False, True])
 @pytest_twisted.ensureDeferred
 async def test_a_json_or_gob_frame_bigger_than_one_stat_is_refused_undecoded(binary):
-    from statserver.formats import ONE_STAT_MAX_BYTES
-    from statserver.gobstat import encode_stat_frame
+    from statserver.wire import ONE_STAT_MAX_BYTES
+    from statserver.wire.gobstat import encode_stat_frame
 
     stat = StatMessage("ns", "padded", "pod")
     if binary:  # a gob stream with a 70 KB pod name: decodable, far over one stat's size

@@ -7,8 +7,8 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from wsclient import bounded, connect, http_get, port_of, start_server, until
 
-from statserver.formats import PROTOBUF_PIECE_BYTES, encode_protobuf
 from statserver.model import StatMessage
+from statserver.wire import PROTOBUF_PIECE_BYTES, encode_protobuf
 
 
 def entries(n, namespace="a"):
@@ -139,8 +139,8 @@ async def test_shutdown_waits_for_a_frame_being_decoded():
 
 
 def test_the_default_max_message_size_takes_10000_revisions_of_the_longest_names():
-    from statserver.aggregate import DEFAULT_MAX_REVISIONS
-    from statserver.server import MAX_MESSAGE_SIZE, StatsServer
+    from statserver.aggregation.aggregator import DEFAULT_MAX_REVISIONS
+    from statserver.server.service import MAX_MESSAGE_SIZE, StatsServer
     from statserver.tap import Options
 
     longest = [StatMessage("n" * 63, f"{i:063d}", "p" * 253, 1.5, 0.5, 3.0, 1.0, 86400.5,

@@ -14,14 +14,13 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from knative_buckets import TimedFloat64Buckets, WeightedFloat64Buckets
 
-from statserver.bucketing import (
+from statserver.aggregation.windows import (
     GO_ZERO_TIME,
     MIN_EXPONENT,
     NS_PER_S,
     RevisionBuckets,
-    TimedFloat64Buckets,
-    WeightedFloat64Buckets,
     compute_smoothing_coeff,
     go_pow_int,
     go_truncate,

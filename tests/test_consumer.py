@@ -6,9 +6,9 @@ from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 
-from statserver.consumer import MAX_BATCH, StatsConsumer
 from statserver.model import StatMessage
-from statserver.server import StatsQueue
+from statserver.server.service import StatsQueue
+from statserver.sinks.consumer import MAX_BATCH, StatsConsumer
 
 
 def stat(i):

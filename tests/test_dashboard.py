@@ -17,14 +17,14 @@ from twisted.web.client import Agent
 from twisted.web.http_headers import Headers
 from wsclient import bounded, connect, http_get, port_of, start_server, until
 
-from statserver.aggregate import Aggregator
-from statserver.api import ApiResource
+from statserver.aggregation.aggregator import Aggregator
+from statserver.aggregation.api import ApiResource
 from statserver.dashboard import CONTENT_SECURITY_POLICY, install
-from statserver.formats import encode_json, encode_protobuf
-from statserver.gobstat import encode_stat_frame
-from statserver.history import History
+from statserver.dashboard.history import History
 from statserver.model import StatMessage
-from statserver.resources import prefers_html
+from statserver.server.resources import prefers_html
+from statserver.wire import encode_json, encode_protobuf
+from statserver.wire.gobstat import encode_stat_frame
 
 CHROME_ACCEPT = (b"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
                  b"image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")

@@ -23,9 +23,9 @@ from browser import (
 from twistproc import bounded
 from wsclient import connect
 
-from statserver.formats import encode_json, encode_protobuf
-from statserver.gobstat import encode_stat_frame
 from statserver.model import StatMessage
+from statserver.wire import encode_json, encode_protobuf
+from statserver.wire.gobstat import encode_stat_frame
 
 # history sampled every second, so that sparklines grow within a test
 ARGS = ("--history-length", "60", "--history-resolution", "1")

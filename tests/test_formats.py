@@ -1,4 +1,4 @@
-"""statserver.formats: detection, decoding of every era's frames, encoders, bad input."""
+"""statserver.wire: detection, decoding of every era's frames, encoders, bad input."""
 
 import json
 import math
@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from shared_data import ERAS, read_frames
 from wsclient import delivered
 
-from statserver import formats
-from statserver.formats import FrameError, decode_frame, detect_format
+from statserver import wire
 from statserver.model import StatMessage
+from statserver.wire import FrameError, decode_frame, detect_format, stat_proto
 
 
 @pytest.mark.parametrize("name", sorted(ERAS))
@@ -57,7 +57,7 @@ def stats(draw, timestamps=True):
 
 @given(st.lists(stats(), max_size=12))
 def test_protobuf_round_trip(messages):
-    payload = formats.encode_protobuf(messages)
+    payload = wire.encode_protobuf(messages)
     assert detect_format(payload, True) == "protobuf"
     for implementation, decode in protobuf_decoders.both():
         got = decode(payload, 7)
@@ -70,7 +70,7 @@ GOB_ERAS = ("v02", "v06", "v07", "v08", "v10", "v12")
 @settings(max_examples=60)
 @given(stats(), st.sampled_from(GOB_ERAS))
 def test_gob_frames_of_every_era_are_detected_as_gob(message, era):
-    from statserver.gobstat import encode_stat_frame
+    from statserver.wire.gobstat import encode_stat_frame
 
     message = message._replace(request_count=17.0, proxied_request_count=3.0)  # fit int32
     payload = encode_stat_frame(message, era=era)
@@ -86,7 +86,7 @@ def test_gob_frames_of_every_era_are_detected_as_gob(message, era):
 
 @given(stats())
 def test_json_round_trip(message):
-    text = formats.encode_json(message)
+    text = wire.encode_json(message)
     fmt, [got] = decode_frame(text.encode(), False, 7)
     assert fmt == "json"
     assert got == message._replace(received_at=7)
@@ -94,7 +94,7 @@ def test_json_round_trip(message):
 
 def test_encode_json_is_the_v016_form():
     m = StatMessage("ns", "rev", "pod", 1.5, 0.0, 3.0, 0.0, 2.5)
-    assert json.loads(formats.encode_json(m)) == {
+    assert json.loads(wire.encode_json(m)) == {
         "Key": {"Namespace": "ns", "Name": "rev"},
         "Stat": {
             "pod_name": "pod",
@@ -106,9 +106,9 @@ def test_encode_json_is_the_v016_form():
 
 
 def test_the_descriptor_is_built_from_stat_proto():
-    fields = {f.name: f.number for f in formats.WireStatMessage.DESCRIPTOR.fields}
+    fields = {f.name: f.number for f in stat_proto.WireStatMessage.DESCRIPTOR.fields}
     assert fields == {"namespace": 1, "name": 2, "stat": 3}
-    stat = formats.WireStatMessage.DESCRIPTOR.fields_by_name["stat"].message_type
+    stat = stat_proto.WireStatMessage.DESCRIPTOR.fields_by_name["stat"].message_type
     assert [(f.name, f.number) for f in stat.fields] == [
         ("pod_name", 1),
         ("average_concurrent_requests", 2),
@@ -214,7 +214,7 @@ def test_any_bytes_decode_or_raise_frame_error(payload, is_binary):
     try:
         fmt, got = decode_frame(payload, is_binary)
     except FrameError as e:
-        assert e.format in formats.FORMATS
+        assert e.format in wire.FORMATS
     else:
         assert all(isinstance(s, StatMessage) for s in got)
         assert all(math.isfinite(s.request_count) or is_binary for s in got)

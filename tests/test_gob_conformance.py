@@ -23,7 +23,7 @@ from statserver.gob import (
     decode_all,
 )
 from statserver.gob.decoder import clear_cache
-from statserver.gobstat import _StatMessage
+from statserver.wire.gobstat import _StatMessage
 
 
 def _load():

@@ -54,8 +54,8 @@ from statserver.gob.gotypes import (
     Struct,
 )
 from statserver.gob.wiretypes import parse_wire_type, read_int, read_uint
-from statserver.gobstat import encode_stat_frame
 from statserver.model import StatMessage
+from statserver.wire.gobstat import encode_stat_frame
 
 
 def fixed_vectors():

@@ -15,8 +15,8 @@ from shared_data import GOB_ERAS, gob_vector_files, read_frames, read_jsonl
 
 from statserver.gob import GobError, GoInterface, GoTime, decode, decode_all
 from statserver.gob.decoder import clear_cache
-from statserver.gobstat import _StatMessage, encode_stat_frame
 from statserver.model import StatMessage
+from statserver.wire.gobstat import _StatMessage, encode_stat_frame
 
 EXAMPLES = int(os.environ.get("GOB_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(

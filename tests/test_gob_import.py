@@ -1,4 +1,4 @@
-"""statserver.gob and statserver.gobstat stay independent of Twisted and autobahn."""
+"""statserver.gob and statserver.wire.gobstat stay independent of Twisted and autobahn."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 
 def test_gob_imports_without_twisted_or_autobahn():
     code = (
-        "import sys, statserver.gob, statserver.gobstat\n"
+        "import sys, statserver.gob, statserver.wire.gobstat\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('twisted', 'autobahn'))\n"
         "print(','.join(bad))\n"
     )

@@ -243,7 +243,7 @@ def carried(m, era):
 @settings(max_examples=300, deadline=None)
 @given(stat_messages, st.sampled_from(["v02", "v06", "v07", "v08", "v10", "v12"]))
 def test_stat_frame_round_trip(m, era):
-    from statserver.gobstat import decode_stat_frame, encode_stat_frame
+    from statserver.wire.gobstat import decode_stat_frame, encode_stat_frame
 
     if era in ("v02", "v06") and not all(-(2**31) - 1 < c < 2**31 for c in (
             m.request_count, m.proxied_request_count)):

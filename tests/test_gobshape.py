@@ -5,11 +5,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from shared_data import ERAS, GOB_ERAS, read_frames
 
-from statserver.connections import CHECK_EVERY, ConnectionInfo, kind_of
-from statserver.formats import decode_frame
-from statserver.gobshape import RELEASES, UNKNOWN, describe, gob_shape
-from statserver.gobstat import encode_stat_frame
 from statserver.model import StatMessage
+from statserver.server.connections import CHECK_EVERY, ConnectionInfo, kind_of
+from statserver.wire import decode_frame
+from statserver.wire.gob_era import RELEASES, UNKNOWN, describe, gob_shape
+from statserver.wire.gobstat import encode_stat_frame
 
 
 @pytest.mark.parametrize("era", GOB_ERAS)

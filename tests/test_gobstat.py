@@ -9,7 +9,7 @@ from gobwire import fields, s, struct_type, value
 from shared_data import GOB_ERAS, read_frames
 
 from statserver.gob import GobError
-from statserver.gobstat import decode_stat_frame
+from statserver.wire.gobstat import decode_stat_frame
 
 
 def _frames():

@@ -6,8 +6,8 @@ import tracemalloc
 import pytest
 from twisted.python import usage
 
-from statserver.aggregate import RevisionAverages
-from statserver.history import DEFAULT_LENGTH, DEFAULT_RESOLUTION, History, check_history
+from statserver.aggregation.aggregator import RevisionAverages
+from statserver.dashboard.history import DEFAULT_LENGTH, DEFAULT_RESOLUTION, History, check_history
 from statserver.tap import Options
 
 

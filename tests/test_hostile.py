@@ -21,9 +21,9 @@ from wsclient import (
     upgrade_request,
 )
 
-from statserver.buckets import BucketOwners, bucket_of
-from statserver.formats import encode_protobuf
+from statserver.bucket_owners import BucketOwners, bucket_of
 from statserver.model import StatMessage
+from statserver.wire import encode_protobuf
 
 GOOD = encode_protobuf([StatMessage("ns", "rev", "pod", request_count=1.0)])
 
@@ -190,7 +190,7 @@ def test_bracketed_hosts_are_parsed():
 
 @pytest_twisted.ensureDeferred
 async def test_pings_from_a_peer_that_never_reads_cannot_grow_the_outgoing_buffer():
-    from statserver.websocket import MAX_OUTGOING, outgoing_bytes
+    from statserver.server.protocol import MAX_OUTGOING, outgoing_bytes
 
     server = await start_server()
     try:
@@ -251,8 +251,8 @@ async def test_frames_a_sender_writes_before_reading_our_close_are_delivered():
 async def test_default_max_connections_leaves_room_under_the_open_files_limit():
     import resource
 
-    from statserver.channel import FD_RESERVE
-    from statserver.server import PROBE_RESERVE
+    from statserver.server.channel import FD_RESERVE
+    from statserver.server.service import PROBE_RESERVE
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     server = await start_server()

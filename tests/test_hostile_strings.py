@@ -12,13 +12,13 @@ from twisted.logger import Logger, formatEvent
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
-import statserver.aggregate as aggregate_module
-from statserver.aggregate import Aggregator
-from statserver.aggregate_metrics import AggregateCollector
-from statserver.api import ApiResource
+import statserver.aggregation.aggregator as aggregate_module
+from statserver.aggregation.aggregator import Aggregator
+from statserver.aggregation.api import ApiResource
+from statserver.aggregation.collector import AggregateCollector
 from statserver.model import StatMessage
-from statserver.statslog import StatsLog
-from statserver.summary import Summary
+from statserver.sinks.statslog import StatsLog
+from statserver.sinks.summary import Summary
 
 S = 1_000_000_000
 T0 = 1_700_000_000
@@ -127,7 +127,7 @@ async def test_stats_log_and_api_take_a_time_rfc3339_cannot_write(seconds, tmp_p
 
 def test_dashboard_snapshot_takes_any_string():
     from statserver.dashboard.service import Dashboard
-    from statserver.server import StatsServer
+    from statserver.server.service import StatsServer
 
     aggregator = fed()
     dashboard = Dashboard(StatsServer(None, reactor=aggregator.clock), aggregator,

@@ -4,7 +4,7 @@ the thread waited for a CPU."""
 from prometheus_client import CollectorRegistry
 from twisted.internet.task import Clock
 
-from statserver.lag import ReactorLag
+from statserver.server.lag import ReactorLag
 
 
 def test_a_late_timer_is_a_stall_of_its_lateness():

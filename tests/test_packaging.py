@@ -66,7 +66,7 @@ def test_the_wheel_installs_a_working_command(dist, tmp_path):
     assert "twisted/plugins/statserver_plugin.py" in names
     # Twisted's own packages must not be shadowed by ours
     assert not any(n in names for n in ("twisted/__init__.py", "twisted/plugins/__init__.py"))
-    assert "statserver/stat.proto" in names
+    assert "statserver/wire/stat.proto" in names
     # the compiled accelerator, built wherever a C compiler is (always so in CI)
     assert any(n.startswith("statserver/_speedups.") and n.endswith(".so") for n in names)
     for asset in ("index.html", "dashboard.js", "dashboard.css", "icon.svg"):

@@ -24,7 +24,7 @@ def test_dropin_imports_nothing_heavy():
     # twist imports every dropin just to list the commands: ours must not pull in the server.
     code = (
         "import sys, twisted.plugins.statserver_plugin as p; "
-        "print(sorted(m for m in ('statserver', 'statserver.tap', 'statserver.server', "
+        "print(sorted(m for m in ('statserver', 'statserver.tap', 'statserver.server.service', "
         "'autobahn', 'prometheus_client') if m in sys.modules))"
     )
     out = subprocess.run(

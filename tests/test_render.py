@@ -9,7 +9,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from wsclient import bounded, http_get, port_of, raw_connect, until
 
-from statserver.aggregate import Aggregator
+from statserver.aggregation.aggregator import Aggregator
 from statserver.model import StatMessage
 from statserver.tap import Options, makeService
 

@@ -18,12 +18,12 @@ from wsclient import (
     until,
 )
 
-from statserver.buckets import BucketOwners
-from statserver.consumer import StatsConsumer
-from statserver.formats import encode_json, encode_protobuf
-from statserver.gobstat import encode_stat_frame
+from statserver.bucket_owners import BucketOwners
 from statserver.model import StatMessage
-from statserver.server import StatsServer
+from statserver.server.service import StatsServer
+from statserver.sinks.consumer import StatsConsumer
+from statserver.wire import encode_json, encode_protobuf
+from statserver.wire.gobstat import encode_stat_frame
 
 
 def stat(name, pod="activator1", acr=2.1, rc=51.0, ns="test-namespace"):
@@ -53,7 +53,7 @@ async def test_listen_failure_errbacks_listening():
     try:
         from twisted.internet.endpoints import TCP4ServerEndpoint
 
-        from statserver.server import StatsServer
+        from statserver.server.service import StatsServer
 
         taken = StatsServer(
             TCP4ServerEndpoint(reactor, port_of(first), interface="127.0.0.1"), reactor=reactor
@@ -180,7 +180,7 @@ async def test_closed_connections_are_not_kept():
     """Knative's TestServerDoesNotLeakGoroutines: nothing of a closed connection stays."""
     import gc
 
-    from statserver.websocket import StatsServerProtocol
+    from statserver.server.protocol import StatsServerProtocol
 
     def alive():
         gc.collect()

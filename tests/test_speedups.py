@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shared_data import read_frames
 
-from statserver import aggregate, formats, summary
-from statserver.bucketing import RevisionBuckets
-from statserver.formats import FrameError
+from statserver.aggregation import aggregator
+from statserver.aggregation.windows import RevisionBuckets
 from statserver.model import StatMessage
+from statserver.sinks import summary
+from statserver.wire import FrameError, protostat
 
 EXAMPLES = int(os.environ.get("SPEEDUPS_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
@@ -234,7 +235,7 @@ stats = st.builds(
 @FUZZ
 @given(st.lists(stats, max_size=8), st.none() | mutations)
 def test_encoded_and_mutated_frames_decode_alike(messages, ops):
-    frame = formats.encode_protobuf(messages)
+    frame = protostat.encode_protobuf(messages)
     assert_same(frame if ops is None else _mutate(frame, ops))
 
 
@@ -355,7 +356,7 @@ def test_no_references_or_memory_kept():
 
 
 def _implementation(cwd, **env):
-    code = "from statserver import formats; print(formats.IMPLEMENTATION)"
+    code = "from statserver.wire import IMPLEMENTATION; print(IMPLEMENTATION)"
     environ = {k: v for k, v in os.environ.items() if k != "STATSERVER_PURE"}
     # not from the repository's root: "python -c" would import the source tree's
     # statserver (no built extension there) instead of the installed one
@@ -393,7 +394,7 @@ def test_summary_sets_grow_alike(stats, pods, revisions, as_tuple):
 
 def test_summary_sets_of_decoded_frames():
     compiled = summary.compiled_add_stats() or protobuf_decoders.compiled()
-    stats = formats.pure_decode_protobuf(real_frames()[0]) + protobuf_decoders.compiled()(
+    stats = protostat.pure_decode_protobuf(real_frames()[0]) + protobuf_decoders.compiled()(
         real_frames()[1] * 3)
     pure_sets, compiled_sets = (set(), set()), (set(), set())
     summary.pure_add_stats(stats, *pure_sets)
@@ -430,13 +431,13 @@ def _aggregator_state(aggregator):
 
 @FUZZ
 @given(aggregated, st.lists(st.integers(1, 40), min_size=1, max_size=8),
-       st.sampled_from([aggregate.LINEAR, aggregate.WEIGHTED_EXPONENTIAL]), st.integers(1, 5))
+       st.sampled_from([aggregator.LINEAR, aggregator.WEIGHTED_EXPONENTIAL]), st.integers(1, 5))
 def test_aggregators_record_alike(ops, batch_sizes, aggregation, max_revisions):  # fmt: skip
-    compiled = aggregate.compiled_aggregate_record_many() or protobuf_decoders.compiled()
+    compiled = aggregator.compiled_aggregate_record_many() or protobuf_decoders.compiled()
     from twisted.internet.task import Clock
 
-    pure = aggregate.Aggregator(Clock(), aggregation=aggregation, max_revisions=max_revisions)
-    fast = aggregate.Aggregator(Clock(), aggregation=aggregation, max_revisions=max_revisions)
+    pure = aggregator.Aggregator(Clock(), aggregation=aggregation, max_revisions=max_revisions)
+    fast = aggregator.Aggregator(Clock(), aggregation=aggregation, max_revisions=max_revisions)
     now, stats = NOW, []
     for step, name, pod, c, pc, r, pr, times, late in ops:
         now += step

@@ -14,9 +14,9 @@ from twisted.internet.defer import DeferredQueue
 from twisted.internet.task import deferLater
 from wsclient import bounded, until
 
-from statserver.consumer import StatsConsumer
 from statserver.model import StatMessage
-from statserver.statslog import StatsLog
+from statserver.sinks.consumer import StatsConsumer
+from statserver.sinks.statslog import StatsLog
 
 SECOND = 1_000_000_000
 T = 1_700_000_000 * SECOND

@@ -6,7 +6,7 @@ from twisted.internet.task import Clock
 from twisted.logger import formatEvent, globalLogPublisher
 
 from statserver.model import StatMessage
-from statserver.summary import Summary
+from statserver.sinks.summary import Summary
 
 # Every test here runs on both implementations of the set updates.
 pytestmark = pytest.mark.usefixtures("summary_add_stats")
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("summary_add_stats")
 def lines():
     events = []
     globalLogPublisher.addObserver(events.append)
-    yield lambda: [formatEvent(e) for e in events if e.get("log_namespace") == "statserver.summary"]
+    yield lambda: [formatEvent(e) for e in events if e.get("log_namespace") == "statserver.sinks.summary"]
     globalLogPublisher.removeObserver(events.append)
 
 

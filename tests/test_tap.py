@@ -15,13 +15,13 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.usage import UsageError
 from wsclient import JSON_FRAME, bounded, connect
 
-from statserver.consumer import StatsConsumer
 from statserver.dashboard import Dashboard
 from statserver.dashboard.web import DashboardResource
 from statserver.model import StatMessage
-from statserver.server import StatsServer
-from statserver.statslog import StatsLog
-from statserver.summary import Summary
+from statserver.server.service import StatsServer
+from statserver.sinks.consumer import StatsConsumer
+from statserver.sinks.statslog import StatsLog
+from statserver.sinks.summary import Summary
 from statserver.systemd import SystemdNotifier
 from statserver.tap import Options, StatserverService, makeService
 
@@ -47,7 +47,7 @@ def test_defaults():
 
 
 def test_max_clock_skew_reaches_the_aggregator():
-    from statserver.aggregate import Aggregator
+    from statserver.aggregation.aggregator import Aggregator
 
     service = makeService(parse("--port", "tcp:0:interface=127.0.0.1",
                                 "--max-clock-skew", "0.25"))

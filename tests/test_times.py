@@ -9,12 +9,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
 from wsclient import bounded, connect, http_get, port_of, start_server, until
 
-from statserver.consumer import StatsConsumer
-from statserver.formats import encode_protobuf
-from statserver.gobstat import encode_stat_frame
 from statserver.model import StatMessage
-from statserver.statslog import StatsLog
+from statserver.sinks.consumer import StatsConsumer
+from statserver.sinks.statslog import StatsLog
 from statserver.tap import _aggregator
+from statserver.wire import encode_protobuf
+from statserver.wire.gobstat import encode_stat_frame
 
 S = 1_000_000_000
 

@@ -22,7 +22,7 @@ from twistproc import (
 )
 from wsclient import JSON_FRAME, HandshakeFailed, connect
 
-from statserver import formats
+from statserver import wire
 
 
 class Notifications(DatagramProtocol):
@@ -91,14 +91,14 @@ async def test_receives_a_stat_prints_it_and_stops_on_sigterm(tmp_path):
     assert ended.exitCode == 0 and ended.signal is None, (ended, proto.stderr.seen)
     assert "STOPPING=1" in notifications.messages.seen
     summaries = [e for e in json_lines(proto.stdout.seen, "log_namespace")
-                 if e["log_namespace"] == "statserver.summary"]
+                 if e["log_namespace"] == "statserver.sinks.summary"]
     assert [(e["stats"], e["pods"], e["revisions"]) for e in summaries] == [(1, 1, 1)]
     output = "\n".join(proto.stdout.seen + proto.stderr.seen)
     assert "Traceback" not in output
     assert len(json_lines(proto.stdout.seen, "namespace")) == 1
     started = [e for e in json_lines(proto.stdout.seen, "log_namespace")
                if e.get("implementation")]
-    assert [e["implementation"] for e in started] == [formats.IMPLEMENTATION]
+    assert [e["implementation"] for e in started] == [wire.IMPLEMENTATION]
 
 
 @pytest_twisted.ensureDeferred
@@ -215,8 +215,8 @@ async def test_a_stuck_stats_log_reader_neither_freezes_the_server_nor_its_sigte
     from twisted.internet.task import deferLater
     from wsclient import http_get
 
-    from statserver.formats import encode_protobuf
     from statserver.model import StatMessage
+    from statserver.wire import encode_protobuf
 
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)

@@ -1,4 +1,4 @@
-"""The server unmasks client frames itself (statserver.websocket.unmask): the same bytes
+"""The server unmasks client frames itself (statserver.server.protocol.unmask): the same bytes
 as autobahn's masker, whatever the length and wherever a read splits a frame."""
 
 import os
@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wsclient import bounded, connect, port_of, start_server, take, until
 
-from statserver.formats import encode_protobuf
 from statserver.model import StatMessage
-from statserver.websocket import BIGINT_UNMASK_MAX, unmask
+from statserver.server.protocol import BIGINT_UNMASK_MAX, unmask
+from statserver.wire import encode_protobuf
 
 
 @given(

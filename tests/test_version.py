@@ -13,7 +13,7 @@ from twistproc import TIMEOUT, twist
 from wsclient import bounded, connect, http_get, port_of, start_server
 
 import statserver
-from statserver import formats
+from statserver import wire
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ async def test_server_header_and_build_info():
         status, headers, body = await http_get(port, b"/metrics")
         assert headers.getRawHeaders(b"server") == [f"statserver/{statserver.__version__}".encode()]
         text = body.decode()
-        assert (f'statserver_build_info{{implementation="{formats.IMPLEMENTATION}",'
+        assert (f'statserver_build_info{{implementation="{wire.IMPLEMENTATION}",'
                 f'version="{statserver.__version__}"}} 1.0') in text
         for name in ("process_open_fds", "process_max_fds", "process_resident_memory_bytes",
                      "process_cpu_seconds_total", "python_info"):

@@ -12,7 +12,7 @@ from twisted.internet.task import deferLater
 from twisted.web.client import Agent, readBody
 from twisted.web.http_headers import Headers
 
-from statserver.server import StatsServer
+from statserver.server.service import StatsServer
 
 TIMEOUT = 10.0
 

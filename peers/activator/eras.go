@@ -1,7 +1,7 @@
 package main
 
 // The wire formats of Knative's stats protocol, one per release line. The gob shapes,
-// JSON keys and protobuf field numbers are those of ../../statserver/stat.proto and the
+// JSON keys and protobuf field numbers are those of ../../statserver/wire/stat.proto and the
 // stat-frames contract; the Go type names are ours (gob matches fields by name only).
 
 import (

@@ -174,7 +174,7 @@ func decodeJSON(frame []byte) ([]statMessage, error) {
 	return []statMessage{m}, nil
 }
 
-// decodeProto reads a WireStatMessages (statserver/stat.proto) field by field.
+// decodeProto reads a WireStatMessages (statserver/wire/stat.proto) field by field.
 func decodeProto(frame []byte) ([]statMessage, error) {
 	var msgs []statMessage
 	err := fields(frame, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {

@@ -20,10 +20,9 @@ from twisted.application.service import Service
 from twisted.internet.task import Cooperator, LoopingCall, SchedulerStopped, TaskStopped
 from twisted.logger import Logger
 
-from statserver.formats import FORMATS
-from statserver.history import History
+from statserver.constants import FORMATS, NS_PER_S
+from statserver.dashboard.history import History
 
-_NS_PER_S = 1_000_000_000
 #: Knative's default panic threshold: panic-window concurrency at 200 % of the stable one.
 PANIC_THRESHOLD = 2.0
 DEFAULT_MAX_VIEWERS = 64
@@ -46,7 +45,7 @@ def _rows(averages, now_ns):
     """``RevisionAverages`` as snapshot rows (``REVISION_COLUMNS``)."""
     return [[r.namespace, r.name, _number(r.stable_concurrency), _number(r.panic_concurrency),
              _number(r.stable_rps), _number(r.panic_rps), r.pods,
-             round((now_ns - r.last_stat_time) / _NS_PER_S, 1)] for r in averages]
+             round((now_ns - r.last_stat_time) / NS_PER_S, 1)] for r in averages]
 
 
 class Viewer:
@@ -197,7 +196,7 @@ class Dashboard(Service):
         and encodes their rows; the last joins the parts."""
         aggregator = self.aggregator
         aggregator.expire(now)
-        now_ns = int(now * _NS_PER_S)
+        now_ns = int(now * NS_PER_S)
         figures = self.server_figures(now)
         sampler = self.history.begin_sample() if sample else None
         keys = aggregator.keys()
@@ -268,13 +267,13 @@ class Dashboard(Service):
     def snapshot_head(self, now, figures):
         """The snapshot but its ``revisions``, as a JSON-ready dict (``docs/dashboard.md``
         describes the whole)."""
-        now_ns = int(now * _NS_PER_S)
+        now_ns = int(now * NS_PER_S)
         history = self.history
         return {
             "time": now,
             "config": {
-                "stable_window_seconds": self.aggregator.stable_window // _NS_PER_S,
-                "panic_window_seconds": self.aggregator.panic_window // _NS_PER_S,
+                "stable_window_seconds": self.aggregator.stable_window // NS_PER_S,
+                "panic_window_seconds": self.aggregator.panic_window // NS_PER_S,
                 "aggregation": self.aggregator.aggregation,
                 "max_revisions": self.aggregator.max_revisions,
                 "panic_threshold": PANIC_THRESHOLD,

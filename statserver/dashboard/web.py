@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from statserver.resources import is_browser_page_request, prefers_html
+from statserver.server.resources import is_browser_page_request, prefers_html
 
 __all__ = ["DashboardResource", "RedirectToDashboard", "is_browser_page_request", "prefers_html"]
 

@@ -2,9 +2,12 @@
 
 from typing import NamedTuple
 
+from statserver.constants import GOB, NS_PER_S
 from statserver.gob.decoder import decode
+from statserver.gob.errors import GobError
 from statserver.gob.values import GoTime
 from statserver.model import StatMessage
+from statserver.wire.errors import FrameError
 
 # ---- decoding: one target that fits every gob era's StatMessage ----
 
@@ -54,7 +57,7 @@ def decode_stat_frame(payload, received_at=None):
         if seconds == _GO_ZERO_SECONDS and not nanos:
             offset = None
         else:
-            timestamp = seconds * 1_000_000_000 + nanos
+            timestamp = seconds * NS_PER_S + nanos
     return _new_stat_message(
         StatMessage,
         (
@@ -71,6 +74,15 @@ def decode_stat_frame(payload, received_at=None):
             offset,
         ),
     )
+
+
+def decode_gob(payload, received_at=None):
+    """``decode_stat_frame`` with a ``FrameError`` for a bad frame, as the other
+    formats' decoders raise."""
+    try:
+        return decode_stat_frame(bytes(payload), received_at)
+    except GobError as e:
+        raise FrameError(GOB, str(e)) from None
 
 
 # ---- encoding: the Go types of each gob era, as the reference sender declares them ----

@@ -33,7 +33,7 @@ class _Families:
 
 
 class AggregateCollector:
-    """Yields, for every revision an :class:`statserver.aggregate.Aggregator` tracks::
+    """Yields, for every revision an :class:`statserver.aggregation.aggregator.Aggregator` tracks::
 
         statserver_revision_concurrency{namespace,name,window="stable"|"panic"}
         statserver_revision_rps{namespace,name,window="stable"|"panic"}
@@ -84,7 +84,7 @@ class AggregateCollector:
 
     def exposition(self, parts):
         """A generator that appends the text exposition of :meth:`collect` to ``parts``
-        (a list of bytes), yielding after every slice of work (see ``statserver.render``)."""
+        (a list of bytes), yielding after every slice of work (see ``statserver.server.render``)."""
         aggregator = self.aggregator
         revisions = []
         for chunk in aggregator.revisions_in_slices(SLICE):

@@ -5,12 +5,9 @@ every frame it decodes (``frame``) or fails to (``bad_frame``). ``GET /api/v1/co
 and the dashboard read them (``to_json``).
 """
 
-from statserver.formats import FORMATS, GOB, JSON, PROTOBUF
-from statserver.gobshape import describe, gob_shape
+from statserver.constants import FORMATS, GOB, JSON, NS_PER_S, PROTOBUF
 from statserver.model import rfc3339_ns
-
-_NS_PER_S = 1_000_000_000
-
+from statserver.wire.gob_era import describe, gob_shape
 
 #: The kind of a connection's frames is looked at on its first frame of each format and
 #: then on every 64th: one sender speaks one release, and the check costs about as much as
@@ -22,7 +19,7 @@ class ConnectionInfo:
     """One sender connection: its peer, since when it is open (int ns), frames and stats
     received, bad frames, when its last frame arrived, the frames decoded of each format
     (``by_format``) and the kinds seen (``kinds``: a gob era ``v02``…``v12``, ``json``,
-    ``protobuf`` or ``protobuf+timestamp``; see ``statserver.gobshape.RELEASES``)."""
+    ``protobuf`` or ``protobuf+timestamp``; see ``statserver.wire.gob_era.RELEASES``)."""
 
     __slots__ = ("peer", "connected_at", "frames", "stats", "bad_frames", "last_frame_at",
                  "by_format", "kinds")
@@ -64,7 +61,7 @@ class ConnectionInfo:
             "stats": self.stats,
             "bad_frames": self.bad_frames,
             "connected_since": rfc3339_ns(self.connected_at),
-            "last_frame_age_seconds": None if last is None else round((now_ns - last) / _NS_PER_S, 3),
+            "last_frame_age_seconds": None if last is None else round((now_ns - last) / NS_PER_S, 3),
         }
 
 

@@ -8,12 +8,12 @@ from autobahn.websocket.xormasker import create_xor_masker
 from twisted.logger import Logger
 
 from statserver import SERVER_NAME
-from statserver.connections import ConnectionInfo
+from statserver.constants import (
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_SERVICE_RESTART,
+)
 from statserver.ratelimit import LimitedLog
-
-CLOSE_SERVICE_RESTART = 1012
-CLOSE_MESSAGE_TOO_BIG = 1009
-CLOSE_POLICY_VIOLATION = 1008
+from statserver.server.connections import ConnectionInfo
 
 #: Bytes a connection may have waiting to be sent (pongs, pings, a close: the server
 #: sends nothing else) before it is closed with 1008: a peer sending pings and never

@@ -11,9 +11,9 @@ import math
 
 from twisted.web.resource import Resource
 
-from statserver.connections import connections_json
 from statserver.model import rfc3339_or_none
-from statserver.render import SharedRender, serve
+from statserver.server.connections import connections_json
+from statserver.server.render import SharedRender, serve
 
 _PREFIX = [b"v1", b"revisions"]
 _CONNECTIONS = [b"v1", b"connections"]
@@ -25,7 +25,7 @@ def _number(value):
 
 
 def revision_json(averages):
-    """One :class:`statserver.aggregate.RevisionAverages` as a JSON-ready dict."""
+    """One :class:`statserver.aggregation.aggregator.RevisionAverages` as a JSON-ready dict."""
     return {
         "namespace": averages.namespace,
         "name": averages.name,
@@ -42,7 +42,7 @@ class ApiResource(Resource):
     last stat time; ``v1/revisions/{namespace}/{name}`` gives one; ``v1/connections``
     lists ``connections()`` (``ConnectionInfo``s, as of the aggregator's clock) when given.
     The list of revisions is rendered in slices and shared by the requests of the next
-    second (``statserver.render``)."""
+    second (``statserver.server.render``)."""
 
     isLeaf = True
 

@@ -1,7 +1,7 @@
 """Which gob era's ``StatMessage`` a frame carries, and the Knative releases of each format.
 
 A gob frame of a Knative sender starts with the type definitions of its ``StatMessage``
-(a fresh encoder per frame), and the six gob eras (``statserver.gobstat``) differ in them:
+(a fresh encoder per frame), and the six gob eras (``statserver.wire.gobstat``) differ in them:
 
 - ``Key`` a string ("ns/name") in v02, v06, v07; a ``NamespacedName`` struct from v08;
 - ``LameDuck`` only in v02; ``RequestCount`` a Go ``int32`` (gob ``int``) in v02 and v06,

@@ -4,10 +4,10 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 
 from statserver import SERVER_NAME
-from statserver import metrics as _metrics
-from statserver.channel import routing_host
 from statserver.ratelimit import RateLimit
-from statserver.render import SharedRender, serve
+from statserver.server import metrics as _metrics
+from statserver.server.channel import routing_host
+from statserver.server.render import SharedRender, serve
 
 _TEXT = b"text/plain; charset=utf-8"
 _SERVER = SERVER_NAME.encode("ascii")
@@ -97,7 +97,7 @@ class MetricsResource(Resource):
     """``/metrics``: the Prometheus text exposition of one registry, then of each source
     added with ``add_sliced`` (an object whose ``exposition(parts)`` renders in slices,
     such as ``AggregateCollector``). One render at a time, spread over reactor turns and
-    shared by the requests of the next second (``statserver.render``)."""
+    shared by the requests of the next second (``statserver.server.render``)."""
 
     isLeaf = True
 

@@ -13,8 +13,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from statserver import __version__, formats
-from statserver.formats import FORMATS
+from statserver import __version__
+from statserver.constants import FORMATS
 
 __all__ = ["CONTENT_TYPE_LATEST", "FormatCounts", "ServerMetrics", "render"]
 
@@ -65,7 +65,9 @@ class ServerMetrics:
             "in use) or pure (Python only)",
             registry=r,
         )
-        self.build_info.info({"version": __version__, "implementation": formats.IMPLEMENTATION})
+        from statserver.wire import IMPLEMENTATION  # here: importing metrics builds no descriptors
+
+        self.build_info.info({"version": __version__, "implementation": IMPLEMENTATION})
         self.stats_received = FormatCounts(
             "statserver_stats_received", "Stats put on the queue, by wire format", r
         )

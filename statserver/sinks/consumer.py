@@ -38,7 +38,7 @@ TURN_BUDGET = 0.02
 
 def take_all(queue, limit=None):
     """Every stat ``queue`` holds now (at most ``limit``), oldest first: in one call where
-    the queue has ``take_all`` (``statserver.server.StatsQueue``), else by ``get()``
+    the queue has ``take_all`` (``statserver.server.service.StatsQueue``), else by ``get()``
     after ``get()``."""
     batch_take = getattr(queue, "take_all", None)
     if batch_take is not None:

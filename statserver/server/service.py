@@ -10,9 +10,16 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
-from statserver.admission import Admission
-from statserver.channel import FD_RESERVE, HEADER_TIMEOUT, Refusal, RefusalLog, StatsChannel
-from statserver.formats import (
+from statserver.constants import CLOSE_MESSAGE_TOO_BIG, NS_PER_S
+from statserver.ratelimit import RateLimit as _RateLimit
+from statserver.server.admission import Admission
+from statserver.server.channel import FD_RESERVE, HEADER_TIMEOUT, Refusal, RefusalLog, StatsChannel
+from statserver.server.lag import ReactorLag
+from statserver.server.metrics import ServerMetrics
+from statserver.server.protocol import StatsServerFactory
+from statserver.server.resources import HealthzResource, MetricsResource, StatsRoot, WebSocketEntry
+from statserver.text import printable
+from statserver.wire import (
     FORMATS,
     PROTOBUF,
     PROTOBUF_PIECE_BYTES,
@@ -22,14 +29,7 @@ from statserver.formats import (
     detect_format,
     protobuf_pieces,
 )
-from statserver.lag import ReactorLag
-from statserver.metrics import ServerMetrics
-from statserver.ratelimit import RateLimit as _RateLimit
-from statserver.resources import HealthzResource, MetricsResource, StatsRoot, WebSocketEntry
-from statserver.text import printable
-from statserver.websocket import CLOSE_MESSAGE_TOO_BIG, StatsServerFactory
 
-_NS_PER_S = 1_000_000_000
 #: The default ``max_message_size``: a protobuf frame of 10,000 revisions (the default
 #: ``--max-revisions``) with the longest names Kubernetes allows is 4,430,000 bytes
 #: (docs/server.md, "Frame sizes"); 5 MiB leaves a sixth more.
@@ -372,7 +372,7 @@ class StatsServer(Service):
             )
 
     def _frame_received(self, conn, payload, is_binary):
-        received_at = int(self.reactor.seconds() * _NS_PER_S)
+        received_at = int(self.reactor.seconds() * NS_PER_S)
         if conn.restarting:
             # RFC 6455 lets a peer send data until it has read our close (Knative's
             # sender does): those frames are stats like any other.

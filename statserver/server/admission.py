@@ -20,6 +20,7 @@ from operator import itemgetter
 from prometheus_client import Counter
 from twisted.logger import Logger
 
+from statserver.constants import NS_PER_S
 from statserver.model import RFC3339_MAX_NS, RFC3339_MIN_NS
 from statserver.text import quote
 
@@ -29,7 +30,6 @@ NAME_MAX = 63
 POD_NAME_MAX = 253
 TIME_MIN = RFC3339_MIN_NS
 TIME_MAX = RFC3339_MAX_NS
-_NS_PER_S = 1_000_000_000
 
 EMPTY = "empty"
 TOO_LONG = "too_long"
@@ -156,7 +156,7 @@ class Admission:
                     "Removed the timestamp of a stat from {peer} for {namespace}/{name}: "
                     "{seconds} s since 1970 is outside the years 1-9999{held}",
                     peer=peer, namespace=stat[0], name=stat[1],
-                    seconds=timestamp // _NS_PER_S)
+                    seconds=timestamp // NS_PER_S)
                 stat = stat._replace(timestamp=None, timestamp_offset=None)
             admitted.append(stat)
         for reason, count in rejected.items():

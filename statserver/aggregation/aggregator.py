@@ -19,7 +19,7 @@ or when the cap is reached, and at most ``max_revisions`` are tracked; stats of 
 revisions are counted and refused, with a warning at most once a minute. Recording a stat
 costs the same whatever the number of revisions.
 
-The arithmetic is :mod:`statserver.bucketing`'s; nothing here depends on Twisted's
+The arithmetic is :mod:`statserver.aggregation.windows`'s; nothing here depends on Twisted's
 reactor (only its logger).
 """
 
@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from twisted.logger import Logger
 
-from statserver.bucketing import NS_PER_S, RevisionBuckets
+from statserver.aggregation.windows import NS_PER_S, RevisionBuckets
 from statserver.text import quote
 
 _log = Logger()
