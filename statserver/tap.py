@@ -483,12 +483,10 @@ class StatserverService(MultiService):
         if self.bucket_owners is not None and getattr(self.bucket_owners, "path", None):
             self.bucket_owners.reload()
         for sink in self.sinks:
-            reopen = getattr(sink, "reopen", None)
-            if reopen is not None:
-                try:
-                    reopen()
-                except Exception:
-                    _log.failure("while reopening {sink!r}", sink=sink)
+            try:
+                sink.reopen()
+            except Exception:
+                _log.failure("while reopening {sink}", sink=sink.name)
 
 
 def _stop_reactor(reactor):

@@ -1,7 +1,9 @@
 """A consumer sink that tells what it was given before and after it was closed."""
 
+from statserver.sinks.base import Sink
 
-class ClosingSink:
+
+class ClosingSink(Sink):
     """Keeps what it is given in ``stats``, and in ``late`` what comes after ``close()``."""
 
     def __init__(self):

@@ -51,7 +51,7 @@ async def test_slow_consumer_gets_everything_with_a_bounded_queue():
         seen_paused = 0
         for n in range(total):
             max_pending = max(max_pending, len(server.stats.pending))
-            max_held = max(max_held, len(server._held))
+            max_held = max(max_held, server.frames_held)
             s = await bounded(server.stats.get())
             got[int(s.namespace[3:])].append(s)
             if n % 100 == 0:  # the consumer is slow: the senders get ahead
@@ -59,7 +59,7 @@ async def test_slow_consumer_gets_everything_with_a_bounded_queue():
                 if server.paused:
                     seen_paused += 1
                     readers = reactor.getReaders()
-                    assert all(conn.transport not in readers for conn in server._connections)
+                    assert all(conn.transport not in readers for conn in server.connections)
                     if seen_paused == 1:  # stay paused longer than the server's ping timeout
                         await deferLater(reactor, ping_timeout + 0.5, lambda: None)
 
@@ -73,10 +73,10 @@ async def test_slow_consumer_gets_everything_with_a_bounded_queue():
         assert not server.paused
         assert server.metrics.paused._value.get() == 0
         # nobody was dropped by our keepalive while paused
-        assert len(server._connections) == CONNECTIONS
+        assert len(server.connections) == CONNECTIONS
         assert not any(client.closed.called for client in clients)
         readers = reactor.getReaders()
-        assert all(conn.transport in readers for conn in server._connections)
+        assert all(conn.transport in readers for conn in server.connections)
         for client in clients:
             client.sendClose()
             await bounded(client.closed)
@@ -92,9 +92,9 @@ async def test_a_connection_opened_while_paused_is_paused_too():
         first.send_frame(frame(0, 0))  # 10 stats: over the queue size
         await bounded(until(lambda: server.paused))
         second = await connect(port_of(server))
-        await bounded(until(lambda: len(server._connections) == 2))
+        await bounded(until(lambda: len(server.connections) == 2))
         readers = reactor.getReaders()
-        assert all(conn.transport not in readers for conn in server._connections)
+        assert all(conn.transport not in readers for conn in server.connections)
         second.send_frame(frame(1, 0))
         got = [await bounded(server.stats.get()) for _ in range(20)]
         assert [s.namespace for s in got] == ["ns-0"] * 10 + ["ns-1"] * 10
@@ -111,8 +111,8 @@ async def test_frames_held_at_shutdown_are_still_delivered():
     client = await connect(port_of(server))
     for i in range(20):  # one write: the server reads them together
         client.send_frame(frame(0, i))
-    await bounded(until(lambda: server.paused and server._held))
-    held = len(server._held)
+    await bounded(until(lambda: server.paused and server.frames_held))
+    held = server.frames_held
     queued = len(server.stats.pending)
     stopped = server.stopService()
     got = [await bounded(server.stats.get()) for _ in range(len(server.stats.pending))]

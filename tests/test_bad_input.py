@@ -164,8 +164,8 @@ async def test_keepalive_tcp_option_pings_and_pongs():
     server = await start_server(ping_interval=0.5)
     try:
         client = await connect(port_of(server), protocol=_PingCounting)
-        await bounded(until(lambda: len(server._connections) == 1))
-        [conn] = server._connections
+        await bounded(until(lambda: len(server.connections) == 1))
+        [conn] = server.connections
         handle = conn.transport.getHandle()
         assert handle.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
         await bounded(client.pinged, 5)  # the server pings us

@@ -8,6 +8,7 @@ from twisted.logger import globalLogPublisher
 
 from statserver.model import StatMessage
 from statserver.server.service import StatsQueue
+from statserver.sinks.base import Sink
 from statserver.sinks.consumer import MAX_BATCH, StatsConsumer
 
 
@@ -15,7 +16,7 @@ def stat(i):
     return StatMessage("ns", f"rev-{i}", f"pod-{i % 3}", request_count=float(i))
 
 
-class Recorder:
+class Recorder(Sink):
     """A sink that keeps what it is given and how it was opened and closed."""
 
     def __init__(self, events=None, name=None):
@@ -35,7 +36,7 @@ class Recorder:
         self.events.append(("close", self))
 
 
-class Broken:
+class Broken(Sink):
     name = "broken"
 
     def __init__(self, fail_on):
@@ -218,3 +219,27 @@ def test_a_sink_that_fails_to_close_does_not_stop_the_others(logged):
     assert results == [None]
     assert good.events[-1] == ("close", good)
     assert any("disk gone" in e["log_failure"].getErrorMessage() for e in logged if "log_failure" in e)
+
+
+def test_every_sink_of_the_command_provides_isink(tmp_path):
+    from twisted.internet.task import Clock
+    from zope.interface.verify import verifyObject
+
+    from statserver.aggregation.aggregator import Aggregator
+    from statserver.interfaces import ISink
+    from statserver.sinks.statslog import StatsLog
+    from statserver.sinks.summary import Summary
+
+    clock = Clock()
+    for sink in (Summary(reactor=clock, decode_errors=lambda: 0),
+                 StatsLog(str(tmp_path / "log"), reactor=clock), Aggregator(clock), Recorder()):
+        assert verifyObject(ISink, sink)
+
+
+def test_a_sink_that_does_not_provide_isink_is_refused_at_once():
+    class Duck:
+        def record(self, stat):
+            pass
+
+    with pytest.raises(TypeError, match="does not provide ISink"):
+        StatsConsumer(DeferredQueue(), [Duck()], clock=Clock())

@@ -92,7 +92,7 @@ async def test_past_max_connections_an_upgrade_is_answered_503_and_probes_still_
         assert (code, body) == (200, b"ok\n")
         clients[0].sendClose()
         await bounded(clients[0].closed)
-        await bounded(until(lambda: len(server._connections) == 1))
+        await bounded(until(lambda: len(server.connections) == 1))
         again = await connect(port_of(server))  # room again
         assert again.state == again.STATE_OPEN
     finally:
@@ -197,7 +197,7 @@ async def test_pings_from_a_peer_that_never_reads_cannot_grow_the_outgoing_buffe
         client = await raw_websocket(port_of(server))
         client.transport.pauseProducing()  # never read what the server sends
         client.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        [conn] = server._connections
+        [conn] = server.connections
         most = 0
         ping = client_frame(9, b"p" * 125)
         for _ in range(40):  # 40 × 2500 pings: 13 MB of pongs if all were answered
@@ -208,7 +208,7 @@ async def test_pings_from_a_peer_that_never_reads_cannot_grow_the_outgoing_buffe
                 most = max(most, outgoing_bytes(conn.transport))
         assert most <= MAX_OUTGOING + 200
         assert refused(server, "outgoing-buffer") == 1
-        await bounded(until(lambda: not server._connections))  # dropped, after its 1008
+        await bounded(until(lambda: not server.connections))  # dropped, after its 1008
     finally:
         await bounded(server.stopService())
 

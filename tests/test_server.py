@@ -48,6 +48,26 @@ async def test_lifecycle():
 
 
 @pytest_twisted.ensureDeferred
+async def test_the_server_and_its_connections_keep_their_contracts():
+    from zope.interface.verify import verifyObject
+
+    from statserver.interfaces import IStatsConnection, IStatsReceiver
+
+    server = await start_server()
+    try:
+        assert verifyObject(IStatsReceiver, server)
+        client = await connect(port_of(server))
+        await bounded(until(lambda: len(server.connections) == 1))
+        [conn] = server.connections
+        assert verifyObject(IStatsConnection, conn)
+        assert conn.info is not None and not conn.restarting
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
 async def test_listen_failure_errbacks_listening():
     first = await start_server()
     try:
@@ -195,7 +215,7 @@ async def test_closed_connections_are_not_kept():
             await take(server, 1)
             client.sendClose()
             await bounded(client.closed)
-        await bounded(until(lambda: not server._connections))
+        await bounded(until(lambda: not server.connections))
         await bounded(until(lambda: alive() <= before, interval=0.05))
         assert server.metrics.connections._value.get() == 0
         assert server.metrics.connections_opened._value.get() == 5

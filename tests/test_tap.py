@@ -19,6 +19,7 @@ from statserver.dashboard import Dashboard
 from statserver.dashboard.web import DashboardResource
 from statserver.model import StatMessage
 from statserver.server.service import StatsServer
+from statserver.sinks.base import Sink
 from statserver.sinks.consumer import StatsConsumer
 from statserver.sinks.statslog import StatsLog
 from statserver.sinks.summary import Summary
@@ -174,7 +175,7 @@ def test_no_stats_log_no_bucket_owners():
     assert service.server.bucket_owners is None
 
 
-class _Arrival:
+class _Arrival(Sink):
     """A sink that fires ``arrived`` with the first stat it is given."""
 
     def __init__(self):

@@ -51,8 +51,8 @@ async def test_a_frame_over_several_reads(count):
     server = await start_server()
     try:
         client = await connect(port_of(server))
-        await bounded(until(lambda: len(server._connections) == 1))
-        [conn] = server._connections
+        await bounded(until(lambda: len(server.connections) == 1))
+        [conn] = server.connections
         wire = masked_frame(0x2, payload, os.urandom(4))
         # as if the kernel handed the frame over in four reads, the payload split at odd
         # offsets so that each piece starts at another place in the mask

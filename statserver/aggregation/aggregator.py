@@ -29,6 +29,7 @@ from typing import NamedTuple
 from twisted.logger import Logger
 
 from statserver.aggregation.windows import NS_PER_S, RevisionBuckets
+from statserver.sinks.base import Sink
 from statserver.text import quote
 
 _log = Logger()
@@ -149,7 +150,7 @@ class _Revision:
         self.last_received = 0
 
 
-class Aggregator:
+class Aggregator(Sink):
     """The consumer sink keeping every revision's windowed averages (module docstring).
 
     ``stable_window`` is in whole seconds, ``panic_window_percentage`` in percent of it,

@@ -231,11 +231,8 @@ class Dashboard(Service):
         """The server's figures now: stats/s by format, decode errors/s and rejected
         stats/s since the previous call, connections, queue depth, paused, viewers."""
         metrics = self.server.metrics
-        # prometheus_client's Counter has no public read of one child's value but
-        # _value.get() (0.17 to today); the registry's collect() would render every
-        # revision's gauges
         received = dict(metrics.stats_received.counts)
-        errors = sum(metrics.decode_errors.labels(f)._value.get() for f in FORMATS)
+        errors = self.server.decode_errors_total()
         rejected = self.aggregator.refused_revisions + self.aggregator.refused_stats
         counts = (received, errors, rejected)
         previous, self._previous = self._previous, (now, counts)
@@ -258,8 +255,8 @@ class Dashboard(Service):
             "decode_errors": errors,
             "rejected_stats": {"max_revisions": self.aggregator.refused_revisions,
                                "not_finite_or_no_time": self.aggregator.refused_stats},
-            "backpressure_pauses": metrics.backpressure_pauses._value.get(),
-            "frames_held": len(self.server._held),
+            "backpressure_pauses": self.server.backpressure_pauses,
+            "frames_held": self.server.frames_held,
             "queue_size": self.server.queue_size,
         }
         return figures

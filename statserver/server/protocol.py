@@ -6,12 +6,14 @@ import autobahn.websocket.protocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.xormasker import create_xor_masker
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from statserver import SERVER_NAME
 from statserver.constants import (
     CLOSE_POLICY_VIOLATION,
     CLOSE_SERVICE_RESTART,
 )
+from statserver.interfaces import IStatsConnection
 from statserver.ratelimit import LimitedLog
 from statserver.server.connections import ConnectionInfo
 
@@ -72,6 +74,7 @@ def unmask(data, mask, offset=0):
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
+@implementer(IStatsConnection)
 class StatsServerProtocol(WebSocketServerProtocol):
     """Hands every data frame to the ``StatsServer``; can stop and restart reading
     (backpressure) without its own keepalive pings dropping the peer meanwhile."""
@@ -98,7 +101,7 @@ class StatsServerProtocol(WebSocketServerProtocol):
     def onOpen(self):
         try:
             self.info = ConnectionInfo(self.peer, int(self.factory.reactor.seconds() * 1e9))
-            self.factory.stats_server._connection_opened(self)
+            self.factory.stats_server.connection_opened(self)
         except Exception:
             self._log.failure("Unexpected error opening {peer}", peer=self.peer)
 
@@ -122,14 +125,14 @@ class StatsServerProtocol(WebSocketServerProtocol):
 
     def onMessage(self, payload, isBinary):
         try:
-            self.factory.stats_server._frame_received(self, payload, isBinary)
+            self.factory.stats_server.frame_received(self, payload, isBinary)
         except Exception:  # never into the reactor
             self._log.failure("Unexpected error handling a frame from {peer}", peer=self.peer)
 
     def _max_message_size_exceeded(self, msg_size, max_msg_size, reason):
         # autobahn's hook before it fails the connection with 1009: say who and how big
         try:
-            self.factory.stats_server._message_too_big(self, msg_size)
+            self.factory.stats_server.message_too_big(self, msg_size)
         except Exception:
             self._log.failure("Unexpected error logging an oversize message from {peer}",
                               peer=self.peer)
@@ -137,22 +140,23 @@ class StatsServerProtocol(WebSocketServerProtocol):
 
     def onClose(self, wasClean, code, reason):
         try:
-            self.factory.stats_server._connection_closed(self)
+            self.factory.stats_server.connection_closed(self)
         except Exception:
             self._log.failure("Unexpected error closing {peer}", peer=self.peer)
 
     def connectionLost(self, reason):
         super().connectionLost(reason)
-        site = getattr(self.factory.stats_server, "site", None)
-        if site is not None:  # the TCP connection the site counted is gone
-            site.connection_closed()
+        try:
+            self.factory.stats_server.transport_lost(self)
+        except Exception:
+            self._log.failure("Unexpected error after losing {peer}", peer=self.peer)
 
     def onPing(self, payload):
         # autobahn queues a pong per ping, whether or not the peer reads them
         if self.state != self.STATE_OPEN:
             return
         if outgoing_bytes(self.transport) > MAX_OUTGOING:
-            self.factory.stats_server.site.refused("outgoing-buffer", self.transport)
+            self.factory.stats_server.connection_refused(self, "outgoing-buffer")
             self.sendCloseFrame(
                 code=CLOSE_POLICY_VIOLATION, reasonUtf8=b"not reading", isReply=False
             )
@@ -208,7 +212,7 @@ class StatsServerProtocol(WebSocketServerProtocol):
 
 
 class StatsServerFactory(WebSocketServerFactory):
-    """Builds ``StatsServerProtocol``s for one ``StatsServer``."""
+    """Builds ``StatsServerProtocol``s for one ``IStatsReceiver`` (a ``StatsServer``)."""
 
     protocol = StatsServerProtocol
 

@@ -9,8 +9,10 @@ from twisted.internet.task import Cooperator, TaskStopped
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
+from zope.interface import implementer
 
 from statserver.constants import CLOSE_MESSAGE_TOO_BIG, NS_PER_S
+from statserver.interfaces import IStatsReceiver
 from statserver.ratelimit import RateLimit as _RateLimit
 from statserver.server.admission import Admission
 from statserver.server.channel import FD_RESERVE, HEADER_TIMEOUT, Refusal, RefusalLog, StatsChannel
@@ -138,6 +140,7 @@ class StatsSite(Site):
             self._refusal_log.refused(reason, f"{getattr(peer, 'host', peer)}")
 
 
+@implementer(IStatsReceiver)
 class StatsServer(Service):
     """Receives Knative stats over WebSocket on ``endpoint`` and puts every
     ``StatMessage`` on ``stats``, in frame order per connection.
@@ -192,6 +195,8 @@ class StatsServer(Service):
         self._frames = self.metrics.frames.counts
         self._received = self.metrics.stats_received.counts
         self._errors = {f: self.metrics.decode_errors.labels(f) for f in FORMATS}
+        self._decode_errors = 0  # all formats: the summary's and dashboard's figure
+        self.backpressure_pauses = 0
         self.lag = ReactorLag(reactor, self.registry)
         self._bad_frame_log = _RateLimit(reactor)
         self._admission = Admission(self.registry, _RateLimit(reactor))
@@ -323,13 +328,29 @@ class StatsServer(Service):
         done.addBoth(finish)
         return done
 
-    # ---- connections (called by StatsServerProtocol) ----
+    # ---- what the server holds ----
+
+    @property
+    def connections(self):
+        """The open sender connections (``IStatsConnection``s), as a tuple."""
+        return tuple(self._connections)
+
+    @property
+    def frames_held(self):
+        """Frames read while paused, waiting undecoded for room in the queue."""
+        return len(self._held)
 
     def connection_infos(self):
         """The ``ConnectionInfo`` of every open sender connection."""
         return [conn.info for conn in self._connections if conn.info is not None]
 
-    def _connection_opened(self, conn):
+    def decode_errors_total(self):
+        """Frames that failed to decode so far, all formats."""
+        return self._decode_errors
+
+    # ---- IStatsReceiver: what StatsServerProtocol tells the server ----
+
+    def connection_opened(self, conn):
         self._connections.add(conn)
         self.metrics.connections.inc()
         self.metrics.connections_opened.inc()
@@ -338,14 +359,7 @@ class StatsServer(Service):
         elif self.paused:
             conn.pause_reading()
 
-    def decode_errors_total(self):
-        """Frames that failed to decode so far, all formats."""
-        return int(sum(counter._value.get() for counter in self._errors.values()))
-
-    def _websockets_full(self):
-        return self.max_connections is not None and len(self._connections) >= self.max_connections
-
-    def _connection_closed(self, conn):
+    def connection_closed(self, conn):
         if conn in self._connections:
             self._connections.discard(conn)
             self.metrics.connections.dec()
@@ -357,8 +371,13 @@ class StatsServer(Service):
                 if not d.called:
                     d.callback(None)
 
-    def _message_too_big(self, conn, size):
-        """``conn`` is being closed with 1009 for a message of ``size`` bytes (so far)."""
+    def connection_refused(self, conn, reason):
+        self.site.refused(reason, conn.transport)
+
+    def transport_lost(self, conn):
+        self.site.connection_closed()  # the TCP connection the site counted
+
+    def message_too_big(self, conn, size):
         limit = self._oversize_log
         if limit.allow():
             held, limit.suppressed = limit.suppressed, 0
@@ -371,7 +390,7 @@ class StatsServer(Service):
                 held=f" ({held} more not logged)" if held else "",
             )
 
-    def _frame_received(self, conn, payload, is_binary):
+    def frame_received(self, conn, payload, is_binary):
         received_at = int(self.reactor.seconds() * NS_PER_S)
         if conn.restarting:
             # RFC 6455 lets a peer send data until it has read our close (Knative's
@@ -413,6 +432,9 @@ class StatsServer(Service):
         self.stats.put_many(stats)
         if not self.paused and len(self.stats.pending) >= self.queue_size and not self.stopping:
             self._pause()  # (not while stopping: the peers' close replies must be read)
+
+    def _websockets_full(self):
+        return self.max_connections is not None and len(self._connections) >= self.max_connections
 
     # ---- big frames, a slice per reactor turn ----
 
@@ -490,6 +512,7 @@ class StatsServer(Service):
     def _bad_frame(self, conn, fmt, reason, received_at, failure=None):
         self._frames[fmt] += 1
         self._errors[fmt].inc()
+        self._decode_errors += 1
         conn.info.bad_frame(fmt, received_at)
         if self._bad_frame_log.allow():
             held = self._bad_frame_log.suppressed
@@ -508,6 +531,7 @@ class StatsServer(Service):
 
     def _pause(self):
         self.paused = True
+        self.backpressure_pauses += 1
         self.metrics.backpressure_pauses.inc()
         self.metrics.paused.set(1)
         if self._pause_log.allow():

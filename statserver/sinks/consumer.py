@@ -1,13 +1,11 @@
 """The command's one consumer of ``StatsServer.stats``: every stat to every sink.
 
-A sink is any object with ``record(stat)``, called once per stat in queue order. It may
-also have ``start()`` (called when the consumer starts) and ``close()`` (called once, after
-the last ``record``; it may return a Deferred). A sink that can take many stats faster
-than one by one may have ``record_many(stats)``: it is then given lists of stats instead,
-and when it raises, the whole list counts as failed. A sink that can fall behind (a
-writer thread) may have ``ready()``: None when it can take more now, else a Deferred that
-fires when it can; the consumer then takes nothing more until it fires, so the queue
-fills and the server's backpressure pauses the senders.
+A sink provides ``statserver.interfaces.ISink`` (most simply: subclass
+``statserver.sinks.base.Sink`` and write ``record``). The consumer calls ``start()`` when
+it starts, ``record_many(stats)`` with lists of stats in queue order, ``close()`` once
+after the last of them (it may return a Deferred). A sink that can fall behind (a writer
+thread) answers ``ready()`` with a Deferred until it can take more: the consumer then
+takes nothing, so the queue fills and the server's backpressure pauses the senders.
 """
 
 import time
@@ -16,16 +14,15 @@ from prometheus_client import Counter
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, DeferredList, maybeDeferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from statserver.interfaces import ISink
+from statserver.sinks.base import RecordFailed
 
 _log = Logger()
 
 # A failing sink is logged at most this often (seconds); every failure is counted.
 ERROR_LOG_INTERVAL = 60.0
-
-
-def sink_name(sink):
-    """The name a sink goes by in logs and metrics."""
-    return getattr(sink, "name", None) or type(sink).__name__
 
 
 # Stats taken from the queue at a time (~3-10 µs each through the command's sinks) ...
@@ -64,6 +61,9 @@ class StatsConsumer(Service):
         self.queue = queue
         self._turn_budget = turn_budget
         self.sinks = list(sinks)
+        for sink in self.sinks:
+            if not ISink.providedBy(sink):
+                raise TypeError(f"{sink!r} does not provide ISink (subclass statserver.sinks.base.Sink)")
         self.recorded = 0
         self.sink_errors = {}
         self._clock = clock
@@ -82,9 +82,7 @@ class StatsConsumer(Service):
     def startService(self):
         super().startService()
         for sink in self.sinks:
-            start = getattr(sink, "start", None)
-            if start is not None:
-                start()
+            sink.start()
         self._take()
 
     def stopService(self):
@@ -97,14 +95,11 @@ class StatsConsumer(Service):
         self._take()  # what is left: not running, so it returns once the queue is empty
         closing = []
         for sink in self.sinks:
-            close = getattr(sink, "close", None)
-            if close is not None:
-                d = maybeDeferred(close)
-                d.addErrback(
-                    lambda f, sink=sink: _log.failure("while closing sink {sink}", f,
-                                                      sink=sink_name(sink))
-                )
-                closing.append(d)
+            d = maybeDeferred(sink.close)
+            d.addErrback(
+                lambda f, sink=sink: _log.failure("while closing sink {sink}", f, sink=sink.name)
+            )
+            closing.append(d)
         return DeferredList(closing).addCallback(lambda _: None)
 
     def _take(self):
@@ -137,11 +132,9 @@ class StatsConsumer(Service):
     def _busy_sink(self):
         """The Deferred of the first sink that cannot take more now, or None."""
         for sink in self.sinks:
-            ready = getattr(sink, "ready", None)
-            if ready is not None:
-                d = ready()
-                if d is not None:
-                    return d
+            d = sink.ready()
+            if d is not None:
+                return d
         return None
 
     def _taken(self, stat):
@@ -154,22 +147,15 @@ class StatsConsumer(Service):
     def _record(self, stats):
         self.recorded += len(stats)
         for sink in self.sinks:
-            record_many = getattr(sink, "record_many", None)
-            if record_many is not None:
-                try:
-                    record_many(stats)
-                except Exception:
-                    self._sink_failed(sink, len(stats))
-                continue
-            record = sink.record
-            for stat in stats:
-                try:
-                    record(stat)
-                except Exception:
-                    self._sink_failed(sink)
+            try:
+                sink.record_many(stats)
+            except RecordFailed as e:
+                self._sink_failed(sink, e.count, e.failure)
+            except Exception:
+                self._sink_failed(sink, len(stats), Failure())
 
-    def _sink_failed(self, sink, stats=1):
-        name = sink_name(sink)
+    def _sink_failed(self, sink, stats, failure):
+        name = sink.name
         count = self.sink_errors.get(name, 0) + stats
         self.sink_errors[name] = count
         if self._counter is not None:
@@ -180,6 +166,7 @@ class StatsConsumer(Service):
             self._last_logged[name] = now
             _log.failure(
                 "sink {sink} failed to record a stat ({count} failures so far)",
+                failure,
                 sink=name,
                 count=count,
             )

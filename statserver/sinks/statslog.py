@@ -18,6 +18,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from statserver.sinks.base import Sink
+
 _log = Logger()
 
 #: Lines handed to the writer thread and not yet written, past which the sink asks the
@@ -31,7 +33,7 @@ _REOPEN = object()
 _CLOSE = object()
 
 
-class StatsLog:
+class StatsLog(Sink):
     """Writes ``stat.to_json()`` and a newline per stat to ``path`` (``"-"``: stdout).
 
     Lines are gathered here and handed to the writer thread every ``flush_interval``

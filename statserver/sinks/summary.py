@@ -6,6 +6,8 @@ from operator import attrgetter, itemgetter
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from statserver.sinks.base import Sink
+
 _log = Logger()
 _pod_name = attrgetter("pod_name")
 _revision = itemgetter(0, 1)  # (namespace, name) of a StatMessage
@@ -48,7 +50,7 @@ def decode_errors_total(registry):
     return int(total)
 
 
-class Summary:
+class Summary(Sink):
     """Counts the stats it is given, the distinct pods and revisions (``namespace/name``)
     they came from, and logs them every ``interval`` seconds at info level with the decode
     errors counted in ``registry`` over the same time, e.g.::
