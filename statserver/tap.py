@@ -5,7 +5,8 @@ has finished stopping):
 
 1. ``StatsConsumer``: takes every stat from the server's queue and hands it to the sinks
    (``--stats-log``, the per-minute summary);
-2. ``StatsServer``: the WebSocket server itself;
+2. ``StatsServer``: the WebSocket server itself, whose child ``listener`` (a
+   ``StreamServerEndpointService``) binds ``--port`` in ``privilegedStartService``;
 3. ``SystemdNotifier``: ``READY=1`` once listening, ``WATCHDOG=1``, ``STOPPING=1``.
 
 So on SIGTERM systemd hears ``STOPPING=1`` first, the server closes its connections and
@@ -20,7 +21,7 @@ import sys
 import threading
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import inlineCallbacks, maybeDeferred
+from twisted.internet.defer import CancelledError, inlineCallbacks, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import ReactorNotRunning
 from twisted.logger import Logger
@@ -357,7 +358,7 @@ def _log_implementation():
 class StatserverService(MultiService):
     """The running command: consumer, server and systemd notifier (in start order).
 
-    It also raises the open-files limit at start, logs where it listens, makes a failed
+    It also raises the open-files limit before binding, logs where it listens, makes a failed
     bind end the command with a non-zero status, and handles SIGTERM (exit 0 after a clean
     stop rather than dying of the signal, as ``twist`` would) and SIGHUP while it runs.
     """
@@ -392,16 +393,24 @@ class StatserverService(MultiService):
         server.setServiceParent(self)
         self.notifier.setServiceParent(self)
         self.listen_error = None
+        self._privileged = False
         self._starting = False
         self._exit_at_start = False
         self._handle_signals = handle_signals
         self._previous_handlers = {}
         self._exit = _exit_now if exit is None else exit
 
-    def startService(self):
+    def privilegedStartService(self):
+        """Raise the open-files limit, then bind (the server's listener)."""
         from statserver.systemd import raise_open_files_limit
 
+        self._privileged = True
         raise_open_files_limit()
+        super().privilegedStartService()
+
+    def startService(self):
+        if not self._privileged:  # twist calls only startService
+            self.privilegedStartService()
         _log_implementation()
         # The objects of every module imported so far live as long as the process: out of
         # the cyclic collector's sight, a full collection scans only what the server makes
@@ -435,6 +444,8 @@ class StatserverService(MultiService):
         return port
 
     def _listen_failed(self, failure):
+        if failure.check(CancelledError):  # stopped before the endpoint was bound
+            return None
         self.listen_error = f"cannot listen on {self.port_description}: {failure.getErrorMessage()}"
         if self._starting and not self._reactor.running:
             self._exit_at_start = True

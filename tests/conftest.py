@@ -69,3 +69,28 @@ def aggregator_record_many(request, monkeypatch):
             compiled()  # skips (fails under CI=true)
     monkeypatch.setattr(aggregator, "compiled_record_many", compiled_record_many)
     return compiled_record_many
+
+
+class Logged(list):
+    """The events logged while a test runs (``twisted.logger`` dicts), in order."""
+
+    def texts(self):
+        """Each event's formatted text."""
+        from twisted.logger import formatEvent
+
+        return [formatEvent(event) for event in self]
+
+    def containing(self, words):
+        """The formatted texts containing ``words``."""
+        return [text for text in self.texts() if words in text]
+
+
+@pytest.fixture
+def logged():
+    """Every event logged while the test runs (``Logged``)."""
+    from twisted.logger import globalLogPublisher
+
+    events = Logged()
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)

@@ -58,7 +58,7 @@ async def _run(*, launcher):
 async def test_under_systemd_warnings_have_priority_4():
     lines = await _run(launcher=AS_SYSTEMD)
     assert [line for line in lines if "Bad frame from" in line][0].startswith("<4>")
-    assert [line for line in lines if "Stats server listening" in line][0].startswith("<6>")
+    assert [line for line in lines if "statserver listening on" in line][0].startswith("<6>")
     assert all(line[:1] == "<" for line in lines if line), lines
 
 

@@ -4,10 +4,12 @@ import pytest
 import pytest_twisted
 from closingsink import ClosingSink
 from twisted.internet import reactor
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import deferLater
 from twisted.web.client import HTTPConnectionPool
 from wsclient import (
+    TIMEOUT,
     HandshakeFailed,
     bounded,
     connect,
@@ -45,6 +47,37 @@ async def test_lifecycle():
     assert server.stopping
     with pytest.raises(ConnectionRefusedError):
         await http_get(port, b"/healthz")
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_port_is_bound_by_privileged_start_service():
+    # twistd binds in privilegedStartService, before it drops root and starts the rest
+    server = StatsServer(serverFromString(reactor, "tcp:0:interface=127.0.0.1"), reactor=reactor)
+    server.privilegedStartService()
+    try:
+        assert not server.running
+        port = (await bounded(server.listening)).getHost().port
+        code, _, _ = await http_get(port, b"/healthz")
+        assert code == 200
+        server.startService()  # binds nothing more
+        assert server.running and server.port.getHost().port == port
+    finally:
+        await bounded(server.stopService())
+    with pytest.raises(ConnectionRefusedError):
+        await http_get(port, b"/healthz")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_second_stop_service_fires_when_the_first_shutdown_has_finished():
+    server = await start_server(shutdown_timeout=TIMEOUT)
+    server.stats.put(stat("queued"))  # the shutdown waits for the consumer to take it
+    first = server.stopService()
+    second = server.stopService()
+    assert not first.called and not second.called
+    await bounded(server.stats.get())
+    await bounded(first)
+    await bounded(second)
+    assert server.stopService().called  # and once stopped, at once
 
 
 @pytest_twisted.ensureDeferred

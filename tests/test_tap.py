@@ -187,6 +187,19 @@ class _Arrival(Sink):
 
 
 @pytest_twisted.ensureDeferred
+async def test_the_command_logs_listening_once(logged):
+    service = makeService(
+        parse("--port", "tcp:0:interface=127.0.0.1"), reactor=reactor)
+    service.startService()
+    try:
+        port = (await bounded(service.server.listening)).getHost().port
+    finally:
+        await bounded(service.stopService())
+    [line] = logged.containing("listening")
+    assert line == f"statserver listening on 127.0.0.1:{port} (tcp:0:interface=127.0.0.1)"
+
+
+@pytest_twisted.ensureDeferred
 async def test_stat_reaches_the_stats_log_by_shutdown(tmp_path):
     log = tmp_path / "stats.jsonl"
     options = parse("--port", "tcp:0:interface=127.0.0.1", "--stats-log", str(log))

@@ -3,8 +3,10 @@
 from collections import deque
 
 from autobahn.twisted.resource import WebSocketResource
-from twisted.application.service import Service
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList, DeferredQueue, maybeDeferred, succeed
+from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.internet.task import Cooperator, TaskStopped
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -140,10 +142,33 @@ class StatsSite(Site):
             self._refusal_log.refused(reason, f"{getattr(peer, 'host', peer)}")
 
 
+@implementer(IStreamServerEndpoint)
+class _ReportingEndpoint:
+    """``endpoint``, telling ``listened(port)`` or ``failed(failure)`` how its ``listen``
+    went. ``StreamServerEndpointService`` keeps the port to itself and logs a failure as
+    a traceback; the server wants the port, and one line saying why it cannot listen."""
+
+    def __init__(self, endpoint, listened, failed):
+        self.endpoint = endpoint
+        self._listened = listened
+        self._failed = failed
+        self.called = False
+
+    def listen(self, factory):
+        self.called = True
+        d = maybeDeferred(self.endpoint.listen, factory)
+        d.addCallbacks(self._listened, self._failed)
+        return d
+
+
 @implementer(IStatsReceiver)
-class StatsServer(Service):
+class StatsServer(MultiService):
     """Receives Knative stats over WebSocket on ``endpoint`` and puts every
     ``StatMessage`` on ``stats``, in frame order per connection.
+
+    Its child ``listener``, a ``StreamServerEndpointService``, binds ``endpoint`` in
+    ``privilegedStartService`` (or in ``startService`` when nothing called that first);
+    ``listening`` fires with the port, or fails with the reason it could not bind.
 
     ``queue_size`` bounds the queue by backpressure: at that many pending stats the
     server stops reading every connection, and reads again below half of it. Frames a
@@ -178,6 +203,7 @@ class StatsServer(Service):
             raise ValueError("max_message_size must be at least 1")
         if ping_interval < 0 or shutdown_timeout < 0:
             raise ValueError("ping_interval and shutdown_timeout must not be negative")
+        super().__init__()
         self.endpoint = endpoint
         self.reactor = reactor
         self.queue_size = queue_size
@@ -227,7 +253,13 @@ class StatsServer(Service):
 
         self.listening = Deferred()
         self.port = None
+        self._bind = _ReportingEndpoint(endpoint, self._listened, self._listen_failed)
+        self.listener = StreamServerEndpointService(self._bind, self.site)
+        self.listener.setServiceParent(self)
+        self._privileged = False
         self.stopping = False
+        self._stopped = False
+        self._stop_waiters = []  # Deferreds of a second stopService, fired with the first
         self.paused = False
         self._resuming = False
         self._connections = set()
@@ -246,38 +278,47 @@ class StatsServer(Service):
 
     # ---- lifecycle ----
 
-    def startService(self):
-        """Start listening; the outcome fires ``listening``."""
-        super().startService()
+    def privilegedStartService(self):
+        """Bind the endpoint (``twistd`` calls this before it drops privileges); the
+        connection limits follow the open-files limit, raised before by the command."""
         limit = open_files_limit()
         if limit is not None:
             self.site.max_open = max(1, limit - FD_RESERVE)
             if self.max_connections is None:
                 self.max_connections = max(1, limit - FD_RESERVE - PROBE_RESERVE)
+        self._privileged = True
+        super().privilegedStartService()
+
+    def startService(self):
+        """Bind the endpoint unless ``privilegedStartService`` did; start serving."""
+        if not self._privileged:
+            self.privilegedStartService()
+        super().startService()
         self.lag.start()
-        d = self.endpoint.listen(self.site)
-        d.addCallbacks(self._listened, self._listen_failed)
 
     def _listened(self, port):
         self.port = port
-        if self.stopping:  # stopped before the port came up
-            port.stopListening()
-        else:
-            address = port.getHost()
-            self._log.info("Stats server listening on {address}", address=address)
         self.listening.callback(port)
+        return port
 
     def _listen_failed(self, failure):
-        self._log.error("Stats server cannot listen: {error}", error=failure.value)
+        # consumed: whoever waits on `listening` says why, in one line (the command:
+        # its exit message), where the listener would log a traceback
         self.listening.errback(failure)
+        return None
 
     def stopService(self):
         """Knative's shutdown: stop listening, close every connection with 1012, wait
         (at most ``shutdown_timeout``) for the peers to close and the consumer to take
-        what is queued, then drop whatever is left. Never errbacks."""
-        super().stopService()
-        if self.stopping:
+        what is queued, then drop whatever is left. Never errbacks; a second call fires
+        when the first has finished."""
+        if self._stopped:
             return succeed(None)
+        if self.stopping:
+            d = Deferred()
+            self._stop_waiters.append(d)
+            return d
+        Service.stopService(self)  # not MultiService's: the listener stops among the steps
         self.stopping = True
         self.lag.stop()
         self._log.info(
@@ -289,8 +330,8 @@ class StatsServer(Service):
         waiting, self._slices_waiting = self._slices_waiting, []
         _fire_all(waiting)  # frames being sliced go on whatever the queue holds
         steps = []
-        if self.port is not None:
-            steps.append(maybeDeferred(self.port.stopListening))
+        if self._bind.called:  # stop listening, or give up binding
+            steps.append(maybeDeferred(self.listener.stopService))
         for conn in list(self._connections):
             conn.close_for_restart()
         if self._connections:
@@ -324,6 +365,9 @@ class StatsServer(Service):
                 except Exception:
                     self._log.failure("Cannot drop {peer}", peer=conn.peer)
             self._log.info("Stats server stopped")
+            self._stopped = True
+            waiting, self._stop_waiters = self._stop_waiters, []
+            _fire_all(waiting)
 
         done.addBoth(finish)
         return done
