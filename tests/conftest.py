@@ -84,6 +84,12 @@ class Logged(list):
         """The formatted texts containing ``words``."""
         return [text for text in self.texts() if words in text]
 
+    def events_containing(self, words):
+        """The events whose formatted text contains ``words`` (for their fields)."""
+        from twisted.logger import formatEvent
+
+        return [event for event in self if words in formatEvent(event)]
+
 
 @pytest.fixture
 def logged():

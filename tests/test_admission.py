@@ -6,9 +6,9 @@ import json
 
 import pytest
 import pytest_twisted
+from prometheus_client import CollectorRegistry
 from shared_data import ERAS, read_frames
 from twisted.internet import reactor
-from twisted.logger import formatEvent, globalLogPublisher
 from wsclient import bounded, connect, http_get, port_of, start_server, take
 
 from statserver.model import StatMessage
@@ -23,7 +23,7 @@ GOOD = StatMessage("ns", "good", "activator-1", 2.0, request_count=2.0)
 
 
 def rejected(server, reason):
-    return server._admission.rejected.labels(reason)._value.get()
+    return server.registry.get_sample_value("statserver_stats_rejected_total", {"reason": reason})
 
 
 def json_frame(namespace, name, pod="p"):
@@ -134,7 +134,8 @@ async def test_empty_and_unprintable_names_are_rejected_in_every_format(fmt):
         assert (got.namespace, got.name, got.pod_name) == ("ns", "good", "")
         assert rejected(server, "empty") == 2
         assert rejected(server, "unprintable") == 3
-        assert server.metrics.decode_errors.labels(fmt)._value.get() == 0
+        assert server.registry.get_sample_value(
+            "statserver_decode_errors_total", {"format": fmt}) == 0
         client.sendClose()
         await bounded(client.closed)
     finally:
@@ -160,14 +161,7 @@ async def test_protobuf_entries_without_namespace_and_name_are_not_stats():
 
 
 @pytest_twisted.ensureDeferred
-async def test_rejections_are_logged_rate_limited_with_the_value_escaped():
-    events = []
-
-    def observer(event):
-        if "Rejected a stat" in (event.get("log_format") or ""):
-            events.append(event)
-
-    globalLogPublisher.addObserver(observer)
+async def test_rejections_are_logged_rate_limited_with_the_value_escaped(logged):
     server = await start_server()
     try:
         client = await connect(port_of(server))
@@ -177,8 +171,9 @@ async def test_rejections_are_logged_rate_limited_with_the_value_escaped():
         client.send_frame(encode_protobuf([GOOD]))
         await take(server, 1)
         assert rejected(server, "too_long") == 100
-        assert 1 <= len(events) <= 10
-        line = formatEvent(events[0])
+        lines = logged.containing("Rejected a stat")
+        assert 1 <= len(lines) <= 10
+        line = lines[0]
         line.encode("ascii")  # never raw bytes, nor any non-ASCII character
         assert "from tcp4:127.0.0.1:" in line
         assert "namespace is too long" in line
@@ -188,19 +183,20 @@ async def test_rejections_are_logged_rate_limited_with_the_value_escaped():
         client.sendClose()
         await bounded(client.closed)
     finally:
-        globalLogPublisher.removeObserver(observer)
         await bounded(server.stopService())
 
 
 @pytest.mark.parametrize("name", sorted(ERAS))
 def test_no_knative_stat_is_rejected(name):
     # every name a Knative sender of every era wrote in tests/data/stat-frames
-    check = admission.Admission(None, _AlwaysAllow())
+    registry = CollectorRegistry()
+    check = admission.Admission(registry, _AlwaysAllow())
     for frame in read_frames(name):
         for d in frame["stats"]:
             stat = StatMessage(d["namespace"], d["name"], d["pod_name"])
             assert check.admit([stat], "peer") == [stat]
-    assert all(check.rejected.labels(r)._value.get() == 0 for r in admission.REASONS)
+    assert [registry.get_sample_value("statserver_stats_rejected_total", {"reason": r})
+            for r in admission.REASONS] == [0] * len(admission.REASONS)
 
 
 class _AlwaysAllow:

@@ -9,9 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from shared_data import ERAS, read_frames, readme_stat, rfc3339_to_ns
 from twisted.internet.task import Clock
-from twisted.logger import Logger
 
-import statserver.aggregation.aggregator as aggregate_module
 from statserver.aggregation.aggregator import (
     Aggregator,
     check_aggregation,
@@ -185,31 +183,25 @@ def test_silent_revisions_are_dropped_after_two_windows():
     assert samples(registry, "statserver_aggregation_revisions") == {(): 0}
 
 
-def test_revision_cap():
+def test_revision_cap(logged):
     clock = Clock()
     clock.advance(T27)
-    events = []
-    original = aggregate_module._log
-    aggregate_module._log = Logger(observer=events.append)
-    try:
-        aggregator = Aggregator(clock, stable_window=6, max_revisions=3)
-        now = int(clock.seconds() * S)
-        for i in range(5):
-            aggregator.record(StatMessage("ns", f"rev-{i}", "pod", 1.0, 0.0, 1.0, 0.0,
-                                          received_at=now))
-        aggregator.record(StatMessage("ns", "rev-4", "pod", 1.0, received_at=now))
-        assert [r.name for r in aggregator.revisions()] == ["rev-0", "rev-1", "rev-2"]
-        assert aggregator.refused_revisions == 3
-        assert len(events) == 1  # one warning, not one per stat
-        assert "max-revisions" in events[0]["log_format"]
+    aggregator = Aggregator(clock, stable_window=6, max_revisions=3)
+    now = int(clock.seconds() * S)
+    for i in range(5):
+        aggregator.record(StatMessage("ns", f"rev-{i}", "pod", 1.0, 0.0, 1.0, 0.0,
+                                      received_at=now))
+    aggregator.record(StatMessage("ns", "rev-4", "pod", 1.0, received_at=now))
+    assert [r.name for r in aggregator.revisions()] == ["rev-0", "rev-1", "rev-2"]
+    assert aggregator.refused_revisions == 3
+    # one warning, not one per stat
+    assert len(logged.containing("revisions tracked (--max-revisions)")) == 1
 
-        # Once the old ones are silent for two windows, new ones get in.
-        clock.advance(13)
-        aggregator.record(StatMessage("ns", "rev-9", "pod", 2.0,
-                                      received_at=int(clock.seconds() * S)))
-        assert [r.name for r in aggregator.revisions()] == ["rev-9"]
-    finally:
-        aggregate_module._log = original
+    # Once the old ones are silent for two windows, new ones get in.
+    clock.advance(13)
+    aggregator.record(StatMessage("ns", "rev-9", "pod", 2.0,
+                                  received_at=int(clock.seconds() * S)))
+    assert [r.name for r in aggregator.revisions()] == ["rev-9"]
 
 
 def test_pods_in_the_stable_window():

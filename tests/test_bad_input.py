@@ -6,7 +6,6 @@ import socket
 import pytest
 import pytest_twisted
 from twisted.internet.defer import Deferred
-from twisted.logger import globalLogPublisher
 from wsclient import (
     StatsClientProtocol,
     bounded,
@@ -25,7 +24,7 @@ GOOD = encode_protobuf([StatMessage("ns", "after-the-bad-one", "pod", request_co
 
 
 def errors(server, fmt):
-    return server.metrics.decode_errors.labels(fmt)._value.get()
+    return server.registry.get_sample_value("statserver_decode_errors_total", {"format": fmt})
 
 
 @pytest.mark.parametrize(
@@ -64,14 +63,7 @@ async def test_bad_frame_is_counted_and_the_connection_kept(payload, binary, fmt
 
 
 @pytest_twisted.ensureDeferred
-async def test_bad_frame_logs_are_rate_limited():
-    events = []
-
-    def observer(event):
-        if "Bad frame" in event.get("log_format", ""):
-            events.append(event)
-
-    globalLogPublisher.addObserver(observer)
+async def test_bad_frame_logs_are_rate_limited(logged):
     server = await start_server()
     try:
         client = await connect(port_of(server))
@@ -80,11 +72,10 @@ async def test_bad_frame_logs_are_rate_limited():
         client.send_frame(GOOD)
         await take(server, 1)
         assert errors(server, "json") == 200
-        assert 1 <= len(events) <= 10
+        assert 1 <= len(logged.containing("Bad frame")) <= 10
         client.sendClose()
         await bounded(client.closed)
     finally:
-        globalLogPublisher.removeObserver(observer)
         await bounded(server.stopService())
 
 
@@ -98,7 +89,8 @@ async def test_oversize_message_closes_with_1009(fragment):
         client.sendMessage(b"\x0a" + b"x" * 2000, isBinary=True, fragmentSize=fragment)
         was_clean, code, reason = await bounded(client.closed)
         assert code == 1009
-        await bounded(until(lambda: server.metrics.oversize_closes._value.get() == 1))
+        await bounded(until(lambda: server.registry.get_sample_value(
+            "statserver_oversize_closes_total") == 1))
         # the other connection carries on
         bystander.send_frame(GOOD)
         [got] = await take(server, 1)
@@ -177,21 +169,8 @@ async def test_keepalive_tcp_option_pings_and_pongs():
         await bounded(server.stopService())
 
 
-def _logged(substring):
-    """Log events whose format contains ``substring`` (a list, filled while observed)."""
-    events = []
-
-    def observer(event):
-        if substring in (event.get("log_format") or ""):
-            events.append(event)
-
-    return events, observer
-
-
 @pytest_twisted.ensureDeferred
-async def test_a_json_integer_beyond_float_range_is_a_bad_frame_not_a_decoder_bug():
-    events, observer = _logged("Bad frame")
-    globalLogPublisher.addObserver(observer)
+async def test_a_json_integer_beyond_float_range_is_a_bad_frame_not_a_decoder_bug(logged):
     server = await start_server()
     try:
         client = await connect(port_of(server))
@@ -202,18 +181,17 @@ async def test_a_json_integer_beyond_float_range_is_a_bad_frame_not_a_decoder_bu
         [got] = await take(server, 1)
         assert got.name == "after-the-bad-one"
         assert errors(server, "json") == 1
-        [event] = events
+        [event] = logged.events_containing("Bad frame")
         assert "out of range" in event["reason"]
         assert "log_failure" not in event
         client.sendClose()
         await bounded(client.closed)
     finally:
-        globalLogPublisher.removeObserver(observer)
         await bounded(server.stopService())
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_decoder_bug_is_logged_with_its_traceback_and_counted(monkeypatch):
+async def test_a_decoder_bug_is_logged_with_its_traceback_and_counted(monkeypatch, logged):
     from statserver.server import service as server_module
 
     real = server_module.decode_frame
@@ -224,8 +202,6 @@ async def test_a_decoder_bug_is_logged_with_its_traceback_and_counted(monkeypatc
         return real(payload, is_binary, received_at)
 
     monkeypatch.setattr(server_module, "decode_frame", buggy)
-    events, observer = _logged("Bad frame")
-    globalLogPublisher.addObserver(observer)
     server = await start_server()
     try:
         client = await connect(port_of(server))
@@ -234,14 +210,13 @@ async def test_a_decoder_bug_is_logged_with_its_traceback_and_counted(monkeypatc
         [got] = await take(server, 1)
         assert got.name == "after-the-bad-one"
         assert errors(server, "json") == 1
-        [event] = events
+        [event] = logged.events_containing("Bad frame")
         assert event["log_failure"].check(ZeroDivisionError)
         assert "a bug in a decoder" in event["log_failure"].getTraceback()
         assert not client.closed.called
         client.sendClose()
         await bounded(client.closed)
     finally:
-        globalLogPublisher.removeObserver(observer)
         await bounded(server.stopService())
 
 

@@ -4,7 +4,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.task import Clock
-from twisted.logger import globalLogPublisher
 
 from statserver.model import StatMessage
 from statserver.server.service import StatsQueue
@@ -47,14 +46,6 @@ class Broken(Sink):
         if s.name in self.fail_on:
             raise ValueError(f"cannot take {s.name}")
         self.stats.append(s)
-
-
-@pytest.fixture
-def logged():
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 def test_every_stat_to_every_sink_in_order():

@@ -8,11 +8,9 @@ import pytest_twisted
 from prometheus_client import CollectorRegistry, generate_latest
 from twisted.internet import reactor
 from twisted.internet.task import Clock
-from twisted.logger import Logger, formatEvent
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
-import statserver.aggregation.aggregator as aggregate_module
 from statserver.aggregation.aggregator import Aggregator
 from statserver.aggregation.api import ApiResource
 from statserver.aggregation.collector import AggregateCollector
@@ -92,16 +90,9 @@ def test_summary_takes_any_string():
     assert summary.report()["revisions"] == len(HOSTILE)
 
 
-def test_max_revisions_warning_takes_any_string():
-    events = []
-    original = aggregate_module._log
-    aggregate_module._log = Logger(observer=events.append)
-    try:
-        aggregator = fed(max_revisions=1)
-    finally:
-        aggregate_module._log = original
-    [event] = events
-    line = formatEvent(event)
+def test_max_revisions_warning_takes_any_string(logged):
+    aggregator = fed(max_revisions=1)
+    [line] = logged.containing("(--max-revisions)")
     line.encode("ascii")  # written as the characters \udcff, never raw bytes
     assert "e.g. '\\ud800'/" in line or "e.g. 'ctl" in line
     assert len(line) < 400

@@ -3,7 +3,7 @@
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 from twisted.internet.task import Clock
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 from statserver.model import StatMessage
 from statserver.sinks.summary import Summary
@@ -13,11 +13,9 @@ pytestmark = pytest.mark.usefixtures("summary_add_stats")
 
 
 @pytest.fixture
-def lines():
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield lambda: [formatEvent(e) for e in events if e.get("log_namespace") == "statserver.sinks.summary"]
-    globalLogPublisher.removeObserver(events.append)
+def lines(logged):
+    """The summary's log lines so far (a function)."""
+    return lambda: [formatEvent(e) for e in logged if e.get("log_namespace") == "statserver.sinks.summary"]
 
 
 def test_one_line_a_minute(lines):
