@@ -14,10 +14,10 @@ import urllib.request
 from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 from twistproc import listening_port, spawn_twist
+from wsclient import PROCESS_TIMEOUT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-TIMEOUT = 30.0  # one blocking browser step (a cold Chromium start on a busy machine)
 
 
 def missing():
@@ -44,12 +44,12 @@ def start_browser():
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(TIMEOUT)
-    driver.set_script_timeout(TIMEOUT)
+    driver.set_page_load_timeout(PROCESS_TIMEOUT)
+    driver.set_script_timeout(PROCESS_TIMEOUT)
     return driver
 
 
-def in_thread(f, *args, seconds=TIMEOUT):
+def in_thread(f, *args, seconds=PROCESS_TIMEOUT):
     """``f(*args)`` in a thread, as a Deferred bounded by ``seconds``."""
     return deferToThread(f, *args).addTimeout(seconds, reactor)
 

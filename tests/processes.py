@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from twisted.internet import reactor
 from twisted.internet.utils import getProcessOutputAndValue
+from wsclient import PROCESS_TIMEOUT
 
-TIMEOUT = 30.0  # a cold start imports Twisted, autobahn and protobuf on a busy machine
 REPO = Path(__file__).resolve().parent.parent
 PEERS_BUILD = REPO / "peers" / "build.sh"
 GO_MISSING = 69  # peers/build.sh's exit code when Go or its two libraries are not installed
 
 
-async def run_process(executable, args, seconds=TIMEOUT):
+async def run_process(executable, args, seconds=PROCESS_TIMEOUT):
     """``(exit code, stdout, stderr)`` of ``executable args`` run with this environment."""
     out, err, code = await getProcessOutputAndValue(
         executable, args, env=os.environ, reactor=reactor

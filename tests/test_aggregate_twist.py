@@ -9,10 +9,8 @@ import time
 
 import pytest_twisted
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.internet import reactor
-from twisted.internet.task import deferLater
 from twistproc import listening_port, spawn_twist
-from wsclient import bounded, connect, http_get
+from wsclient import bounded, connect, http_get, until
 
 from statserver.model import StatMessage
 from statserver.wire import encode_protobuf
@@ -37,17 +35,6 @@ async def api(port, path=b""):
     return code, json.loads(body)
 
 
-async def until(condition, seconds):
-    """Poll the async ``condition`` every 0.2 s until it is true; fail after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = await condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        await bounded(deferLater(reactor, 0.2, lambda: None))
-
-
 @pytest_twisted.ensureDeferred
 async def test_gauges_and_api_then_eviction():
     twist = spawn_twist("statserver", "--port", "tcp:0:interface=127.0.0.1",
@@ -67,7 +54,7 @@ async def test_gauges_and_api_then_eviction():
             return gauges(await scrape(port), "statserver_revision_concurrency").get(stable)
 
         # Within one bucket: (3.5 - 0.5) + 1 over the one bucket written.
-        assert await until(on_metrics, 1.0) == 4.0
+        assert await bounded(until(on_metrics, 0.2), 1.0) == 4.0
         text = await scrape(port)
         assert gauges(text, "statserver_revision_rps")[stable] == 6.0
         assert gauges(text, "statserver_revision_pods")[(("name", "rev-t"),
@@ -88,7 +75,7 @@ async def test_gauges_and_api_then_eviction():
             code, _ = await api(port, b"/ns-t/rev-t")
             return code == 404
 
-        await until(gone, 2 * STABLE_WINDOW + 5)
+        await bounded(until(gone, 0.2), 2 * STABLE_WINDOW + 5)
         assert time.monotonic() - sent >= 2 * STABLE_WINDOW - 0.5
         assert stable not in gauges(await scrape(port), "statserver_revision_concurrency")
         code, body = await api(port)

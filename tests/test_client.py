@@ -3,22 +3,12 @@ autobahn server for what ours never does (stop answering pings)."""
 
 import pytest
 import pytest_twisted
-import wsclient
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from stats import run
 from twisted.internet import defer, endpoints, reactor
-from wsclient import bounded, port_of, take, ws_url
+from wsclient import bounded, port_of, start_server, take, ws_url
 
 from statserver.client import Backoff, NotConnected, StatsClient
-from statserver.model import StatMessage
-
-
-def stats(n, ns="ns-1"):
-    return [
-        StatMessage(ns, f"rev-{i % 3}", pod_name=f"pod-{i}",
-                    average_concurrent_requests=i + 0.5, request_count=float(i))
-        for i in range(n)
-    ]
-
 
 # -- the backoff, as Knative's wait.Backoff{100ms, 1.3, jitter 0.5, 20 steps} --
 
@@ -124,7 +114,7 @@ async def test_send_while_down_fails_at_once():
     client.startService()
     try:
         assert not client.connected
-        d = client.send(stats(1), format="json")
+        d = client.send(run(1), format="json")
         assert d.called  # no waiting, no buffering
         with pytest.raises(NotConnected):
             await d
@@ -135,15 +125,10 @@ async def test_send_while_down_fails_at_once():
 def test_unknown_format_is_refused():
     client = StatsClient("ws://127.0.0.1:1/", reactor=reactor)
     with pytest.raises(ValueError, match="unknown format 'xml'"):
-        client.send(stats(1), format="xml")
+        client.send(run(1), format="xml")
 
 
 # -- against our own StatsServer --
-
-
-async def start_server(port=0):
-    server = await wsclient.start_server(port, shutdown_timeout=2.0)
-    return server, ws_url(server), port_of(server)
 
 
 def fields(stat):
@@ -155,12 +140,13 @@ def fields(stat):
 @pytest.mark.parametrize("format", ["gob", "json", "protobuf"])
 @pytest_twisted.ensureDeferred
 async def test_every_format_is_delivered(format):
-    server, url, _ = await start_server()
+    server = await start_server(shutdown_timeout=2.0)
+    url = ws_url(server)
     client = StatsClient(url, reactor=reactor)
     client.startService()
     try:
         await bounded(client.when_connected())
-        sent = stats(5)
+        sent = run(5)
         frames = await bounded(client.send(sent, format=format))
         assert frames == (1 if format == "protobuf" else 5)
         got = await take(server, 5)
@@ -176,22 +162,23 @@ async def test_every_format_is_delivered(format):
 
 @pytest_twisted.ensureDeferred
 async def test_reconnects_after_the_server_restarts():
-    server, url, port = await start_server()
+    server = await start_server(shutdown_timeout=2.0)
+    url, port = ws_url(server), port_of(server)
     client = StatsClient(url, reactor=reactor)
     client.startService()
     try:
         await bounded(client.when_connected())
-        await bounded(client.send(stats(1, ns="before"), format="protobuf"))
+        await bounded(client.send(run(1, namespace="before"), format="protobuf"))
         assert (await take(server, 1))[0].namespace == "before"
         await bounded(server.stopService())  # closes with 1012, stops listening
         await bounded(client.when_disconnected())
         with pytest.raises(NotConnected):
-            await bounded(client.send(stats(1), format="json"))
+            await bounded(client.send(run(1), format="json"))
         # The client keeps dialling (and failing) until a server listens again.
-        server, _, _ = await start_server(port)
+        server = await start_server(port, shutdown_timeout=2.0)
         await bounded(client.when_connected())
         assert client.connections == 2
-        await bounded(client.send(stats(1, ns="after"), format="json"))
+        await bounded(client.send(run(1, namespace="after"), format="json"))
         assert (await take(server, 1))[0].namespace == "after"
     finally:
         await bounded(client.stopService())
@@ -244,7 +231,7 @@ async def test_a_server_that_does_not_read_makes_sends_wait_then_fail():
     try:
         peer = await opened
         await bounded(client.when_connected())
-        batch = stats(100)
+        batch = run(100)
         waiting = []
         # The kernel's buffers fill first, then Twisted's; then sends wait, then fail.
         for _ in range(5000):

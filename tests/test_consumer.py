@@ -2,17 +2,13 @@
 
 import pytest
 from prometheus_client import CollectorRegistry
+from stats import nth
 from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.task import Clock
 
-from statserver.model import StatMessage
 from statserver.server.service import StatsQueue
 from statserver.sinks.base import Sink
 from statserver.sinks.consumer import MAX_BATCH, StatsConsumer
-
-
-def stat(i):
-    return StatMessage("ns", f"rev-{i}", f"pod-{i % 3}", request_count=float(i))
 
 
 class Recorder(Sink):
@@ -53,15 +49,15 @@ def test_every_stat_to_every_sink_in_order():
     first, second = Recorder(), Recorder()
     clock = Clock()
     consumer = StatsConsumer(queue, [first, second], clock=clock)
-    queue.put(stat(0))  # queued before the consumer starts
+    queue.put(nth(0))  # queued before the consumer starts
     consumer.startService()
     for i in range(1, 5):
-        queue.put(stat(i))
+        queue.put(nth(i))
     # the first put wakes the consumer; what follows in the same reactor turn waits
     # for the next one
-    assert first.stats == [stat(0), stat(1)]
+    assert first.stats == [nth(0), nth(1)]
     clock.advance(0)
-    assert first.stats == [stat(i) for i in range(5)]
+    assert first.stats == [nth(i) for i in range(5)]
     assert second.stats == first.stats
     assert consumer.recorded == 5
     assert not queue.pending
@@ -71,7 +67,7 @@ def test_many_queued_stats_do_not_recurse():
     queue = DeferredQueue()
     sink = Recorder()
     for i in range(20000):
-        queue.put(stat(i))
+        queue.put(nth(i))
     clock = Clock()
     consumer = StatsConsumer(queue, [sink], clock=clock, turn_budget=0)
     consumer.startService()
@@ -81,7 +77,7 @@ def test_many_queued_stats_do_not_recurse():
     assert len(queue.pending) == 20000 - MAX_BATCH
     assert [c.getTime() for c in clock.getDelayedCalls()] == [0]
     clock.advance(0)
-    assert sink.stats == [stat(i) for i in range(20000)]
+    assert sink.stats == [nth(i) for i in range(20000)]
 
 
 def test_a_failing_sink_is_logged_and_counted_and_hurts_no_one(logged):
@@ -92,10 +88,10 @@ def test_a_failing_sink_is_logged_and_counted_and_hurts_no_one(logged):
     consumer = StatsConsumer(queue, [broken, good], registry=registry, clock=clock)
     consumer.startService()
     for i in range(4):
-        queue.put(stat(i))
+        queue.put(nth(i))
     clock.advance(0)
-    assert good.stats == [stat(i) for i in range(4)]
-    assert broken.stats == [stat(0), stat(3)]
+    assert good.stats == [nth(i) for i in range(4)]
+    assert broken.stats == [nth(0), nth(3)]
     assert consumer.sink_errors == {"broken": 2}
     assert registry.get_sample_value("statserver_sink_errors_total", {"sink": "broken"}) == 2
     # The first failure is logged with its traceback, the next one within a minute is not.
@@ -104,7 +100,7 @@ def test_a_failing_sink_is_logged_and_counted_and_hurts_no_one(logged):
     assert "cannot take rev-1" in failures[0]["log_failure"].getErrorMessage()
     assert failures[0]["sink"] == "broken"
     clock.advance(60)
-    queue.put(stat(1))
+    queue.put(nth(1))
     assert len([e for e in logged if "log_failure" in e]) == 2
     assert consumer.sink_errors == {"broken": 3}
 
@@ -116,12 +112,12 @@ def test_a_stats_queue_is_taken_a_batch_a_turn():
     clock = Clock()
     consumer = StatsConsumer(queue, [sink], clock=clock)
     consumer.startService()
-    queue.put_many([stat(0), stat(1), stat(2)])  # a frame: the first wakes the consumer
-    queue.put_many([stat(3)])
-    assert sink.stats == [stat(0)]
-    assert list(queue.pending) == [stat(1), stat(2), stat(3)]
+    queue.put_many([nth(0), nth(1), nth(2)])  # a frame: the first wakes the consumer
+    queue.put_many([nth(3)])
+    assert sink.stats == [nth(0)]
+    assert list(queue.pending) == [nth(1), nth(2), nth(3)]
     clock.advance(0)
-    assert sink.stats == [stat(i) for i in range(4)]
+    assert sink.stats == [nth(i) for i in range(4)]
     assert not queue.pending
     # the server heard of each take: the waiting get(), one batch, the next get()
     assert taken == [0, 0, 0]
@@ -141,16 +137,16 @@ def test_a_sink_with_record_many_gets_lists():
     clock = Clock()
     consumer = StatsConsumer(queue, [many, one], registry=registry, clock=clock)
     consumer.startService()
-    queue.put_many([stat(0), stat(1), stat(2)])
+    queue.put_many([nth(0), nth(1), nth(2)])
     clock.advance(0)
-    queue.put_many([stat(3), stat(4)])
+    queue.put_many([nth(3), nth(4)])
     clock.advance(0)
-    assert many.events[1:] == [[stat(0)], [stat(1), stat(2)], [stat(3)]]
-    assert one.stats == [stat(i) for i in range(5)]
-    # a list that fails counts whole: rev-4's list is [stat(4)] alone here
+    assert many.events[1:] == [[nth(0)], [nth(1), nth(2)], [nth(3)]]
+    assert one.stats == [nth(i) for i in range(5)]
+    # a list that fails counts whole: rev-4's list is [nth(4)] alone here
     assert consumer.sink_errors == {"many": 1}
-    queue.put(stat(5))
-    queue.put_many([stat(6), stat(4)])
+    queue.put(nth(5))
+    queue.put_many([nth(6), nth(4)])
     clock.advance(0)
     assert consumer.sink_errors == {"many": 3}
     assert registry.get_sample_value("statserver_sink_errors_total", {"sink": "many"}) == 3
@@ -164,18 +160,18 @@ def test_stop_drains_then_closes_sinks():
     consumer = StatsConsumer(queue, [first, second], clock=Clock())
     consumer.startService()
     assert events == [("start", first), ("start", second)]
-    queue.put(stat(0))
+    queue.put(nth(0))
     # What the server queued while it was stopping, not yet taken:
-    queue.pending.extend([stat(1), stat(2)])
+    queue.pending.extend([nth(1), nth(2)])
     d = consumer.stopService()
     assert d.called
-    assert first.stats == [stat(0), stat(1), stat(2)]
+    assert first.stats == [nth(0), nth(1), nth(2)]
     assert events[-2:] == [("close", first), ("close", second)]
     assert all(kind != "close" for kind, _ in events[:-2])
     # Stopped: nothing more is taken.
-    queue.put(stat(3))
-    assert first.stats == [stat(0), stat(1), stat(2)]
-    assert list(queue.pending) == [stat(3)]
+    queue.put(nth(3))
+    assert first.stats == [nth(0), nth(1), nth(2)]
+    assert list(queue.pending) == [nth(3)]
     assert not queue.waiting
 
 

@@ -20,10 +20,9 @@ from browser import (
     start_statserver,
     wait_for,
 )
-from twistproc import bounded
-from wsclient import connect
+from stats import stat
+from wsclient import PROCESS_TIMEOUT, bounded, connect
 
-from statserver.model import StatMessage
 from statserver.wire import encode_json, encode_protobuf
 from statserver.wire.gobstat import encode_stat_frame
 
@@ -33,11 +32,6 @@ ARGS = ("--history-length", "60", "--history-resolution", "1")
 
 def _now_ns():
     return time.time_ns()
-
-
-def stat(namespace, name, concurrency=1.0, requests=2.0, pod="activator-0"):
-    return StatMessage(namespace, name, pod, concurrency, 0.0, requests, 0.0,
-                       timestamp=_now_ns())
 
 
 JS_ROWS = """
@@ -91,7 +85,7 @@ class Server:
     async def stop(self):
         if not self.twist.ended.called:
             self.twist.process.signalProcess(signal.SIGTERM)
-            await bounded(self.twist.ended)
+            await bounded(self.twist.ended, PROCESS_TIMEOUT)
 
 
 @pytest.fixture
@@ -138,7 +132,8 @@ async def test_a_revision_appears_within_2s_with_the_api_numbers_and_its_sparkli
     server = await start(servers)
     await open_dashboard(browser, server)
     sender = await connect(server.port)
-    sender.send_frame(encode_protobuf([stat("ns-a", "rev-a", concurrency=3.5, requests=7.0)]))
+    sender.send_frame(encode_protobuf([
+        stat("rev-a", namespace="ns-a", concurrency=3.5, requests=7.0, timestamp=_now_ns())]))
     # within 2 s of the first stat (the page updates once a second)
     row = await in_thread(wait_for, browser, lambda d: row_of(d, "ns-a", "rev-a"), 2.0,
                           "revision not shown within 2 s")
@@ -156,7 +151,8 @@ async def test_a_revision_appears_within_2s_with_the_api_numbers_and_its_sparkli
     # the sparkline gains points as the history is sampled while stats arrive
     points = row[7]
     for _ in range(3):
-        sender.send_frame(encode_protobuf([stat("ns-a", "rev-a", concurrency=5.0)]))
+        sender.send_frame(encode_protobuf([
+            stat("rev-a", namespace="ns-a", concurrency=5.0, timestamp=_now_ns())]))
         await in_thread(wait_for, browser,
                         lambda d, before=points: (row_of(d, "ns-a", "rev-a") or [0] * 8)[7] > before, 5,
                         "sparkline did not grow")
@@ -186,9 +182,9 @@ async def test_sorting_and_filtering(browser, servers, tmp_path):
     server = await start(servers)
     sender = await connect(server.port)
     sender.send_frame(encode_protobuf([
-        stat("prod", "checkout-00001", concurrency=9.0),
-        stat("prod", "search-00002", concurrency=1.0),
-        stat("dev", "checkout-00003", concurrency=4.0),
+        stat("checkout-00001", namespace="prod", concurrency=9.0, timestamp=_now_ns()),
+        stat("search-00002", namespace="prod", concurrency=1.0, timestamp=_now_ns()),
+        stat("checkout-00003", namespace="dev", concurrency=4.0, timestamp=_now_ns()),
     ]))
     await open_dashboard(browser, server)
     await in_thread(wait_for, browser, lambda d: len(rows(d)) == 3, 5, "3 rows")
@@ -231,9 +227,9 @@ async def test_senders_appear_with_their_knative_era(browser, servers, tmp_path)
     server = await start(servers)
     await open_dashboard(browser, server)
     old = await connect(server.port)
-    old.send_frame(encode_stat_frame(stat("ns", "rev"), era="v08"))
+    old.send_frame(encode_stat_frame(stat("rev", timestamp=_now_ns()), era="v08"))
     json_sender = await connect(server.port)
-    json_sender.send_frame(encode_json(stat("ns", "rev")).encode(), binary=False)
+    json_sender.send_frame(encode_json(stat("rev", timestamp=_now_ns())).encode(), binary=False)
     json_sender.send_frame(b"not json", binary=False)  # a bad frame, counted
     peer_of = {f"tcp4:127.0.0.1:{c.transport.getHost().port}": c for c in (old, json_sender)}
 
@@ -288,7 +284,8 @@ async def test_hostile_names_render_as_text(browser, servers, tmp_path):
     server = await start(servers)
     await open_dashboard(browser, server)
     sender = await connect(server.port)
-    sender.send_frame(encode_protobuf([stat(HOSTILE_NAMESPACE, HOSTILE_NAME)]))
+    sender.send_frame(encode_protobuf([
+        stat(HOSTILE_NAME, namespace=HOSTILE_NAMESPACE, timestamp=_now_ns())]))
     row = await in_thread(wait_for, browser, lambda d: row_of(d, HOSTILE_NAMESPACE, HOSTILE_NAME),
                           5, "hostile revision not shown")
     cells = browser.execute_script(
@@ -321,7 +318,8 @@ async def test_the_page_says_disconnected_and_resumes_after_a_restart(browser, s
     screenshot(browser, tmp_path, "disconnected")
     second = await start(servers, port=f"tcp:{first.port}:interface=127.0.0.1")
     sender = await connect(second.port)
-    sender.send_frame(encode_protobuf([stat("ns-r", "after-restart")]))
+    sender.send_frame(encode_protobuf([
+        stat("after-restart", namespace="ns-r", timestamp=_now_ns())]))
     await in_thread(wait_for, browser, lambda d: status(d) == "live" and
                     row_of(d, "ns-r", "after-restart"), 15, "did not resume")
     screenshot(browser, tmp_path, "resumed")

@@ -15,17 +15,15 @@ import re
 import pytest
 import pytest_twisted
 import shared_data
-import wsclient
 from processes import go_peers, run_process
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone
 from twistproc import Twist
-from wsclient import bounded, delivered, http_get, ws_url
+from wsclient import PROCESS_TIMEOUT, bounded, delivered, http_get, start_server, ws_url
 
 from statserver.gob import GoOpaque, decode
 
-TIMEOUT = 30
 ERAS = [name.removesuffix(".jsonl") for name in shared_data.ERAS]
 
 
@@ -39,11 +37,6 @@ def peer_bin(tmp_path_factory):
 def activator(peer_bin):
     """Run the Go activator with some arguments: ``(exit code, stdout, stderr)``."""
     return lambda *args: run_process(str(peer_bin / "activator"), list(args))
-
-
-async def start_server(**options):
-    server = await wsclient.start_server(shutdown_timeout=2.0, **options)
-    return server, ws_url(server)
 
 
 def key(d):
@@ -76,7 +69,8 @@ async def test_go_activator_gob_frames_have_the_reference_frames_shape(activator
 @pytest.mark.parametrize("era", ERAS)
 @pytest_twisted.ensureDeferred
 async def test_go_activator_every_era_is_delivered_exactly(activator, era, tmp_path):
-    server, url = await start_server()
+    server = await start_server(shutdown_timeout=2.0)
+    url = ws_url(server)
     sent_path = tmp_path / "sent.jsonl"
     try:
         code, out, err = await activator("-url", url, "-era", era, "-conns", "4", "-n", "40",
@@ -89,33 +83,35 @@ async def test_go_activator_every_era_is_delivered_exactly(activator, era, tmp_p
         assert sorted(map(key, got)) == sorted(map(key, sent))
         assert not server.stats.pending
     finally:
-        await bounded(server.stopService(), TIMEOUT)
+        await bounded(server.stopService(), PROCESS_TIMEOUT)
 
 
 @pytest_twisted.ensureDeferred
 async def test_go_activator_pings_are_answered(activator):
-    server, url = await start_server()
+    server = await start_server(shutdown_timeout=2.0)
+    url = ws_url(server)
     try:
         code, out, err = await activator("-url", url, "-era", "proto", "-n", "10",
                                          "-batch", "10", "-ping", "200ms")
         assert code == 0, out + err  # it fails with "no pong received" otherwise
         assert re.search(r"\b[1-9][0-9]* pongs\b", out), out
         for _ in range(10):
-            await bounded(server.stats.get(), TIMEOUT)
+            await bounded(server.stats.get(), PROCESS_TIMEOUT)
     finally:
-        await bounded(server.stopService(), TIMEOUT)
+        await bounded(server.stopService(), PROCESS_TIMEOUT)
 
 
 @pytest_twisted.ensureDeferred
 async def test_go_activator_sees_1012_when_the_server_stops(activator):
-    server, url = await start_server()
+    server = await start_server(shutdown_timeout=2.0)
+    url = ws_url(server)
     try:
         run = Deferred.fromCoroutine(activator("-url", url, "-era", "json", "-n", "5",
                                                "-wait-close", "10s"))
         for _ in range(5):
-            await bounded(server.stats.get(), TIMEOUT)
+            await bounded(server.stats.get(), PROCESS_TIMEOUT)
     finally:
-        await bounded(server.stopService(), TIMEOUT)
+        await bounded(server.stopService(), PROCESS_TIMEOUT)
     code, out, err = await run
     assert code == 0, out + err
     assert "close 1012" in out
@@ -124,16 +120,17 @@ async def test_go_activator_sees_1012_when_the_server_stops(activator):
 @pytest_twisted.ensureDeferred
 async def test_go_activator_answers_the_servers_pings(activator):
     # pings every 0.2 s, 1.4 s to answer: a peer that did not answer would be dropped
-    server, url = await start_server(ping_interval=0.2)
+    server = await start_server(shutdown_timeout=2.0, ping_interval=0.2)
+    url = ws_url(server)
     try:
         code, out, err = await activator("-url", url, "-era", "v12", "-n", "5",
                                          "-wait-close", "3s")
         assert code == 0, out + err
         assert "close none" in out, out  # still open after 3 s: then it closed with 1000
         for _ in range(5):
-            await bounded(server.stats.get(), TIMEOUT)
+            await bounded(server.stats.get(), PROCESS_TIMEOUT)
     finally:
-        await bounded(server.stopService(), TIMEOUT)
+        await bounded(server.stopService(), PROCESS_TIMEOUT)
 
 
 def metric(body, name):
@@ -166,6 +163,6 @@ async def test_refserver_counts_every_stat_and_rejects_other_eras(peer_bin, acti
         assert metric(body, "statserver_stats_received_total") == 150
         assert metric(body, "refserver_frames_rejected_total") == 4
         refserver.process.signalProcess("TERM")
-        assert isinstance(await bounded(refserver.ended, TIMEOUT), ProcessDone)
+        assert isinstance(await bounded(refserver.ended, PROCESS_TIMEOUT), ProcessDone)
     finally:
         refserver.kill()

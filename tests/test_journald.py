@@ -6,8 +6,8 @@ import re
 
 import pytest_twisted
 from twisted.logger import LogLevel
-from twistproc import TIMEOUT, bounded, spawn_twist
-from wsclient import connect
+from twistproc import spawn_twist
+from wsclient import PROCESS_TIMEOUT, bounded, connect
 
 from statserver.journald import format_with_priority, is_journal_stream
 
@@ -43,11 +43,11 @@ async def _run(*, launcher):
     try:
         line = await proto.stderr.first(lambda line: "statserver listening on" in line)
         port = int(re.search(r"listening on 127\.0\.0\.1:(\d+) ", line).group(1))
-        client = await connect(port, seconds=TIMEOUT)
+        client = await connect(port, seconds=PROCESS_TIMEOUT)
         client.sendMessage(b"\x00not gob", isBinary=True)  # a bad frame: a warning
         await proto.stderr.first(lambda line: "Bad frame from" in line)
         proto.process.signalProcess("TERM")
-        await bounded(proto.ended)
+        await bounded(proto.ended, PROCESS_TIMEOUT)
     except BaseException:
         proto.kill()
         raise

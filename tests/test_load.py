@@ -5,23 +5,15 @@ import sys
 
 import pytest
 import pytest_twisted
-import wsclient
 from processes import run_process
-from wsclient import bounded, take, ws_url
-
-TIMEOUT = 30
+from wsclient import PROCESS_TIMEOUT, bounded, start_server, take, ws_url
 
 _END = re.compile(r"sent (\d+) stats in ([\d.]+)s: (\d+) stats/s \((\d+) connections, (\w+)\)")
 
 
-async def start_server():
-    server = await wsclient.start_server(shutdown_timeout=2.0)
-    return server, ws_url(server)
-
-
 def load(*args):
     """Run statserver-load; return (exit code, stdout, stderr)."""
-    return run_process(sys.executable, ["-m", "statserver.load", *args], TIMEOUT)
+    return run_process(sys.executable, ["-m", "statserver.load", *args], PROCESS_TIMEOUT)
 
 
 async def take_all(server, n):
@@ -38,7 +30,8 @@ async def take_all(server, n):
 ])
 @pytest_twisted.ensureDeferred
 async def test_a_small_run_delivers_what_it_reports(fmt, extra, connections, per_conn):
-    server, url = await start_server()
+    server = await start_server(shutdown_timeout=2.0)
+    url = ws_url(server)
     try:
         code, out, err = await load("--url", url, "--format", fmt, "--connections",
                                     str(connections), "--stats", str(per_conn), *extra)
@@ -54,12 +47,13 @@ async def test_a_small_run_delivers_what_it_reports(fmt, extra, connections, per
         assert 1 < len({s.key for s in stats}) <= 24
         assert len({s.pod_name for s in stats}) == connections
     finally:
-        await bounded(server.stopService(), TIMEOUT)
+        await bounded(server.stopService(), PROCESS_TIMEOUT)
 
 
 @pytest_twisted.ensureDeferred
 async def test_rate_and_duration_pace_the_run():
-    server, url = await start_server()
+    server = await start_server(shutdown_timeout=2.0)
+    url = ws_url(server)
     try:
         # 100 stats/s for 0.6 s: about 60 stats, and never faster than the rate allows.
         code, out, err = await load("--url", url, "--format", "json", "--connections", "1",
@@ -71,13 +65,14 @@ async def test_rate_and_duration_pace_the_run():
         assert 20 <= sent <= 100 * seconds + 2
         await take_all(server, sent)
     finally:
-        await bounded(server.stopService(), TIMEOUT)
+        await bounded(server.stopService(), PROCESS_TIMEOUT)
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_closed_port_fails_with_one_line_per_connection():
-    server, url = await start_server()
-    await bounded(server.stopService(), TIMEOUT)  # now nobody listens there
+    server = await start_server(shutdown_timeout=2.0)
+    url = ws_url(server)
+    await bounded(server.stopService(), PROCESS_TIMEOUT)  # now nobody listens there
     code, out, err = await load("--url", url, "--format", "json", "--connections", "2",
                                 "--stats", "5")
     assert code == 1

@@ -3,6 +3,7 @@
 import pytest
 import pytest_twisted
 from closingsink import ClosingSink
+from stats import stat
 from twisted.internet import reactor
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import ConnectionRefusedError
@@ -26,10 +27,6 @@ from statserver.server.service import StatsServer
 from statserver.sinks.consumer import StatsConsumer
 from statserver.wire import encode_json, encode_protobuf
 from statserver.wire.gobstat import encode_stat_frame
-
-
-def stat(name, pod="activator1", acr=2.1, rc=51.0, ns="test-namespace"):
-    return StatMessage(ns, name, pod, average_concurrent_requests=acr, request_count=rc)
 
 
 def same_stat(got, want):
@@ -200,7 +197,7 @@ async def test_stats_received_in_order():
         [got] = await take(server, 1)
         assert same_stat(got, second)
 
-        many = [stat(f"rev-{i}", acr=float(i)) for i in range(50)]
+        many = [stat(f"rev-{i}", concurrency=float(i)) for i in range(50)]
         for i in range(0, 50, 10):
             client.send_frame(encode_protobuf(many[i : i + 10]))
         got = await take(server, 50)

@@ -9,24 +9,14 @@ import threading
 
 import pytest_twisted
 from prometheus_client import CollectorRegistry, generate_latest
+from stats import T, nth
 from twisted.internet import reactor
 from twisted.internet.defer import DeferredQueue
 from twisted.internet.task import deferLater
 from wsclient import bounded, until
 
-from statserver.model import StatMessage
 from statserver.sinks.consumer import StatsConsumer
 from statserver.sinks.statslog import StatsLog
-
-SECOND = 1_000_000_000
-T = 1_700_000_000 * SECOND
-
-
-def stat(i, **kw):
-    return StatMessage(
-        "ns", f"rev-{i}", "activator-0", average_concurrent_requests=1.5, request_count=float(i),
-        received_at=T + i * SECOND, **kw,
-    )  # fmt: skip
 
 
 @pytest_twisted.ensureDeferred
@@ -34,13 +24,13 @@ async def test_lines_are_written_every_flush_interval(tmp_path):
     path = tmp_path / "stats.jsonl"
     log = StatsLog(str(path), reactor=reactor, flush_interval=0.5)
     log.start()
-    log.record(stat(1))
-    log.record(stat(2, timestamp=T + 123_456_000))
+    log.record(nth(1))
+    log.record(nth(2, timestamp=T + 123_456_000))
     await bounded(until(path.exists))  # the writer thread opens it at start
     assert path.read_text() == ""  # gathered, not yet handed to the writer
     await bounded(until(lambda: log.lines_written == 2))
     lines = path.read_text().splitlines()
-    assert [json.loads(line) for line in lines] == [stat(1).to_dict(), stat(2).to_dict() | {
+    assert [json.loads(line) for line in lines] == [nth(1).to_dict(), nth(2).to_dict() | {
         "timestamp": "2023-11-14T22:13:20.123456Z"}]
     assert json.loads(lines[0]) == {
         "namespace": "ns",
@@ -54,7 +44,7 @@ async def test_lines_are_written_every_flush_interval(tmp_path):
         "timestamp": None,
         "received_at": "2023-11-14T22:13:21Z",
     }
-    log.record(stat(3))
+    log.record(nth(3))
     await bounded(until(lambda: log.lines_written == 3))
     assert len(path.read_text().splitlines()) == 3
     await bounded(log.close())
@@ -66,10 +56,10 @@ async def test_close_writes_what_is_buffered(tmp_path):
     path.write_text('{"earlier": 1}\n')
     log = StatsLog(str(path), reactor=reactor)
     log.start()
-    log.record(stat(1))
+    log.record(nth(1))
     await bounded(log.close())
     lines = path.read_text().splitlines()
-    assert lines == ['{"earlier": 1}', stat(1).to_json()]  # appended, never truncated
+    assert lines == ['{"earlier": 1}', nth(1).to_json()]  # appended, never truncated
 
 
 @pytest_twisted.ensureDeferred
@@ -78,7 +68,7 @@ async def test_a_full_buffer_is_handed_over_at_once(tmp_path):
     log = StatsLog(str(path), reactor=reactor, max_buffered=3, flush_interval=3600)
     log.start()
     for i in range(3):
-        log.record(stat(i))
+        log.record(nth(i))
     await bounded(until(lambda: log.lines_written == 3))
     assert len(path.read_text().splitlines()) == 3
     await bounded(log.close())
@@ -90,9 +80,9 @@ async def test_stdout_is_the_process_stdout(capfd, monkeypatch):
     monkeypatch.setattr("sys.stdout", io.StringIO())
     log = StatsLog("-", reactor=reactor)
     log.start()
-    log.record(stat(1))
+    log.record(nth(1))
     await bounded(log.close())
-    assert capfd.readouterr().out == stat(1).to_json() + "\n"
+    assert capfd.readouterr().out == nth(1).to_json() + "\n"
 
 
 @pytest_twisted.ensureDeferred
@@ -100,16 +90,16 @@ async def test_reopen_after_rotation(tmp_path):
     path = tmp_path / "stats.jsonl"
     log = StatsLog(str(path), reactor=reactor)
     log.start()
-    log.record(stat(1))
+    log.record(nth(1))
     await bounded(until(lambda: path.exists()))  # the writer opens the file on first use
     log.flush()
     await bounded(until(lambda: log.lines_written == 1))
     path.rename(tmp_path / "stats.jsonl.1")  # logrotate moves the file, then SIGHUP
     log.reopen()
-    log.record(stat(2))
+    log.record(nth(2))
     await bounded(log.close())
-    assert (tmp_path / "stats.jsonl.1").read_text() == stat(1).to_json() + "\n"
-    assert path.read_text() == stat(2).to_json() + "\n"
+    assert (tmp_path / "stats.jsonl.1").read_text() == nth(1).to_json() + "\n"
+    assert path.read_text() == nth(2).to_json() + "\n"
 
 
 @pytest_twisted.ensureDeferred
@@ -118,10 +108,10 @@ async def test_a_failing_write_is_counted_not_raised():
     registry = CollectorRegistry()
     log = StatsLog("/dev/full", reactor=reactor, flush_interval=0.05, registry=registry)
     log.start()
-    log.record(stat(1))
-    log.record(stat(2))
+    log.record(nth(1))
+    log.record(nth(2))
     await bounded(until(lambda: log.lines_lost == 2))
-    log.record(stat(3))  # the periodic flush keeps running
+    log.record(nth(3))  # the periodic flush keeps running
     await bounded(until(lambda: log.lines_lost == 3))
     assert log.lines_written == 0
     assert b"statserver_stats_log_lines_lost_total 3.0" in generate_latest(registry)
@@ -132,7 +122,7 @@ async def test_a_failing_write_is_counted_not_raised():
 async def test_a_file_that_cannot_be_opened_is_counted_not_raised(tmp_path):
     log = StatsLog(str(tmp_path / "gone" / "stats.jsonl"), reactor=reactor, flush_interval=0.05)
     log.start()
-    log.record(stat(1))
+    log.record(nth(1))
     await bounded(until(lambda: log.lines_lost == 1))
     await bounded(log.close())
 
@@ -177,7 +167,7 @@ async def test_a_stuck_reader_never_blocks_the_reactor_and_pushes_back(tmp_path)
         consumer.startService()
         for i in range(200):  # ~5 MB of lines, 100 a reactor turn: far more than the pipe holds
             for j in range(100):
-                queue.put(stat(i * 100 + j))
+                queue.put(nth(i * 100 + j))
             await deferLater(reactor, 0.001, lambda: None)
         # the consumer took until the writer fell max_pending (1000) behind, then waited
         # for it to catch up to half of that: the rest stays queued (where the server's
@@ -205,7 +195,7 @@ async def test_close_gives_up_on_a_stuck_reader_after_its_timeout_and_counts_the
     log = StatsLog(reader.path, reactor=reactor, close_timeout=0.5, registry=registry)
     log.start()
     for i in range(5000):
-        log.record(stat(i))
+        log.record(nth(i))
     try:
         await bounded(log.close(), 5)
         assert log.lines_lost > 0

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from twistproc import TIMEOUT
+from wsclient import PROCESS_TIMEOUT
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "systemd.md"
 BIN = Path(sys.executable).parent
@@ -46,7 +46,7 @@ def test_systemd_analyze_verify_accepts_them(tmp_path):
         paths.append(path)
     units = [str(p) for p in paths if p.suffix in (".service", ".socket")]
     result = subprocess.run([analyze, "verify", *units], capture_output=True, text=True,
-                            timeout=TIMEOUT, env=dict(os.environ, SYSTEMD_UNIT_PATH=f"{tmp_path}:"))
+                            timeout=PROCESS_TIMEOUT, env=dict(os.environ, SYSTEMD_UNIT_PATH=f"{tmp_path}:"))
     assert result.returncode == 0, result.stdout + result.stderr
     ours = [line for line in (result.stdout + result.stderr).splitlines()
             if "statserver" in line]
@@ -64,11 +64,11 @@ def test_exec_start_pre_leaves_nothing_for_the_start_to_write(tmp_path):
     twist = BIN / "twist"
     for cache in _plugin_caches():
         cache.unlink()  # as after an install: no cache, or a stale one
-    subprocess.run([str(twist), "--help"], check=True, capture_output=True, timeout=TIMEOUT)
+    subprocess.run([str(twist), "--help"], check=True, capture_output=True, timeout=PROCESS_TIMEOUT)
     before = _plugin_caches()
     assert before, "twist --help wrote no plugin cache"
     result = subprocess.run([str(twist), "statserver", "--help"], capture_output=True,
-                            text=True, timeout=TIMEOUT, cwd=tmp_path)
+                            text=True, timeout=PROCESS_TIMEOUT, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert _plugin_caches() == before  # nothing rewritten: a read-only install is fine
     assert "plugin cache" not in result.stdout + result.stderr

@@ -11,16 +11,14 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.protocol import DatagramProtocol
 from twistproc import (
-    TIMEOUT,
     Lines,
-    bounded,
     is_json_with,
     json_lines,
     listening_port,
     spawn_twist,
     twist,
 )
-from wsclient import JSON_FRAME, HandshakeFailed, connect
+from wsclient import JSON_FRAME, PROCESS_TIMEOUT, HandshakeFailed, bounded, connect
 
 from statserver import wire
 
@@ -62,7 +60,7 @@ async def test_receives_a_stat_prints_it_and_stops_on_sigterm(tmp_path):
     port = await port_of(proto)
     try:
         assert await notifications.messages.first(lambda m: m.startswith("READY=1"))
-        client = await connect(port, seconds=TIMEOUT)
+        client = await connect(port, seconds=PROCESS_TIMEOUT)
         client.sendMessage(JSON_FRAME.encode(), isBinary=False)
         line = await proto.stdout.first(is_json_with("namespace"))
         assert line.startswith("{")
@@ -81,8 +79,8 @@ async def test_receives_a_stat_prints_it_and_stops_on_sigterm(tmp_path):
         assert stat["received_at"].endswith("Z")
 
         proto.process.signalProcess("TERM")
-        assert (await bounded(client.closed))[1] == 1012
-        ended = await bounded(proto.ended)
+        assert (await bounded(client.closed, PROCESS_TIMEOUT))[1] == 1012
+        ended = await bounded(proto.ended, PROCESS_TIMEOUT)
     except BaseException:
         proto.kill()
         raise
@@ -112,15 +110,15 @@ async def test_sighup_rereads_the_bucket_owners_file(tmp_path):
     port = await port_of(proto)
     try:
         with pytest.raises(HandshakeFailed):
-            await connect(port, host=bucket_01, seconds=TIMEOUT)  # not ours
+            await connect(port, host=bucket_01, seconds=PROCESS_TIMEOUT)  # not ours
         owners.write_text("autoscaler-bucket-01-of-02\n")
         proto.process.signalProcess("HUP")
         await proto.stdout.first(lambda line: "reloading" in line)
-        client = await connect(port, host=bucket_01, seconds=TIMEOUT)  # ours now
+        client = await connect(port, host=bucket_01, seconds=PROCESS_TIMEOUT)  # ours now
         client.sendClose()
-        await bounded(client.closed)
+        await bounded(client.closed, PROCESS_TIMEOUT)
         proto.process.signalProcess("TERM")
-        ended = await bounded(proto.ended)
+        ended = await bounded(proto.ended, PROCESS_TIMEOUT)
     except BaseException:
         proto.kill()
         raise
@@ -150,15 +148,15 @@ async def test_socket_activation(tmp_path):
     try:
         await proto.stderr.first(lambda line: line.startswith("Listening on"))
         # Like a socket unit, it starts the server on the first connection.
-        client = await connect(free, seconds=TIMEOUT)
+        client = await connect(free, seconds=PROCESS_TIMEOUT)
         assert await port_of(proto) == free
         assert await notifications.messages.first(lambda m: m.startswith("READY=1"))
         client.sendMessage(JSON_FRAME.encode(), isBinary=False)
         line = await proto.stdout.first(is_json_with("namespace"))
         assert json.loads(line)["name"] == "rev-1"
         proto.process.signalProcess("TERM")
-        assert (await bounded(client.closed))[1] == 1012
-        ended = await bounded(proto.ended)
+        assert (await bounded(client.closed, PROCESS_TIMEOUT))[1] == 1012
+        ended = await bounded(proto.ended, PROCESS_TIMEOUT)
     except BaseException:
         proto.kill()
         raise
@@ -169,7 +167,7 @@ async def test_socket_activation(tmp_path):
 
 def run_twist(*args):
     return subprocess.run(
-        twist("statserver", *args), capture_output=True, text=True, timeout=TIMEOUT,
+        twist("statserver", *args), capture_output=True, text=True, timeout=PROCESS_TIMEOUT,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -224,7 +222,7 @@ async def test_a_stuck_stats_log_reader_neither_freezes_the_server_nor_its_sigte
     proto, _ = await start_twist(tmp_path, "--stats-log", str(fifo), "--shutdown-timeout", "1")
     port = await port_of(proto)
     try:
-        client = await connect(port, seconds=TIMEOUT)
+        client = await connect(port, seconds=PROCESS_TIMEOUT)
         frame = encode_protobuf(
             [StatMessage("ns", f"rev-{i}", "pod", request_count=1.0) for i in range(100)])
         for _ in range(20):  # 2,000 stats: about 8 times what the pipe holds
@@ -239,7 +237,7 @@ async def test_a_stuck_stats_log_reader_neither_freezes_the_server_nor_its_sigte
                     return body
                 await deferLater(reactor, 0.1, lambda: None)
 
-        await bounded(Deferred.fromCoroutine(writer_stuck()), TIMEOUT)
+        await bounded(Deferred.fromCoroutine(writer_stuck()), PROCESS_TIMEOUT)
         code, _, _ = await http_get(port, b"/healthz")
         assert code == 200
         proto.process.signalProcess("TERM")

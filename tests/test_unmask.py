@@ -9,9 +9,9 @@ import pytest_twisted
 from autobahn.websocket.xormasker import create_xor_masker
 from hypothesis import given
 from hypothesis import strategies as st
+from stats import run
 from wsclient import bounded, connect, port_of, start_server, take, until
 
-from statserver.model import StatMessage
 from statserver.server.protocol import BIGINT_UNMASK_MAX, unmask
 from statserver.wire import encode_protobuf
 
@@ -39,14 +39,11 @@ def masked_frame(opcode, payload, mask):
     return header + mask + bytes(a ^ b for a, b in zip(payload, key, strict=True))
 
 
-def stats(n):
-    return [StatMessage("ns", f"rev-{i}", "pod", request_count=float(i)) for i in range(n)]
-
-
 @pytest.mark.parametrize("count", [1, 100])  # a small frame and one of 4-5 KB
 @pytest_twisted.ensureDeferred
 async def test_a_frame_over_several_reads(count):
-    payload = encode_protobuf(stats(count))
+    sent = run(count, pod="pod", concurrency=0.0, received_at=None)
+    payload = encode_protobuf(sent)
     assert (len(payload) > BIGINT_UNMASK_MAX) == (count == 100)
     server = await start_server()
     try:
@@ -60,7 +57,7 @@ async def test_a_frame_over_several_reads(count):
         for start, end in zip(cuts, cuts[1:], strict=False):
             conn.dataReceived(wire[start:end])
         got = await take(server, count)
-        assert [s._replace(received_at=None) for s in got] == stats(count)
+        assert [s._replace(received_at=None) for s in got] == sent
         # a control frame over two reads: the close code must come through unmasked
         close = masked_frame(0x8, struct.pack("!H", 1000) + b"bye", os.urandom(4))
         conn.dataReceived(close[:7])

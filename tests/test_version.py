@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from twistproc import TIMEOUT, twist
-from wsclient import bounded, connect, http_get, port_of, start_server
+from twistproc import twist
+from wsclient import PROCESS_TIMEOUT, bounded, connect, http_get, port_of, start_server
 
 import statserver
 from statserver import wire
@@ -28,7 +28,7 @@ def test_one_version_in_the_package_and_the_metadata():
 
 def test_twist_statserver_version():
     result = subprocess.run(twist("statserver", "--version"), capture_output=True, text=True,
-                            timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+                            timeout=PROCESS_TIMEOUT, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"statserver {statserver.__version__} (Twisted ")
 
@@ -69,6 +69,6 @@ async def test_metrics_pass_promtool(tmp_path):
         await bounded(server.stopService())
     assert status == 200
     result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
-                            timeout=TIMEOUT)
+                            timeout=PROCESS_TIMEOUT)
     # promtool lints names too; the exit status says whether the exposition is valid
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,8 +10,7 @@ from pathlib import Path
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.protocol import ProcessProtocol
-
-TIMEOUT = 30.0  # a cold start imports Twisted, autobahn and protobuf on a busy machine
+from wsclient import PROCESS_TIMEOUT, bounded
 
 
 def twist(*args):
@@ -20,10 +19,6 @@ def twist(*args):
     if script.exists():
         return [str(script), *args]
     return [sys.executable, "-m", "twisted", *args]
-
-
-def bounded(d, seconds=TIMEOUT):
-    return d.addTimeout(seconds, reactor)
 
 
 class ProcessGone(Exception):
@@ -61,7 +56,7 @@ class Lines:
             return fail(ProcessGone(self._ended))
         d = Deferred()
         self._waiting.append((test, d))
-        return bounded(d)
+        return bounded(d, PROCESS_TIMEOUT)
 
 
 class Twist(ProcessProtocol):

@@ -3,6 +3,8 @@
 Every helper that waits returns a Deferred bounded by a timeout.
 """
 
+from inspect import isawaitable
+
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
@@ -14,7 +16,10 @@ from twisted.web.http_headers import Headers
 
 from statserver.server.service import StatsServer
 
-TIMEOUT = 10.0
+TIMEOUT = 10.0  # one step against a server in this process
+# one step of a child process (twist, a Go peer, Chromium): a cold start imports Twisted,
+# autobahn and protobuf on a busy machine
+PROCESS_TIMEOUT = 30.0
 
 # A text frame as Knative v0.16-v0.19 activators send it.
 JSON_FRAME = (
@@ -105,10 +110,16 @@ async def http_get(port, path=b"/", headers=None, pool=None):
 
 
 def until(predicate, interval=0.01):
-    """A Deferred that fires once ``predicate()`` is true (polled; bound it)."""
+    """A Deferred that fires with ``predicate()``'s first true value, polled every
+    ``interval`` seconds (bound it); ``predicate`` may be an async function."""
 
     async def poll():
-        while not predicate():
+        while True:
+            value = predicate()
+            if isawaitable(value):
+                value = await value
+            if value:
+                return value
             await deferLater(reactor, interval, lambda: None)
 
     return Deferred.fromCoroutine(poll())
