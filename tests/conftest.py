@@ -124,7 +124,22 @@ def _describe(selectables, calls):
     now = reactor.seconds()
     for call in sorted(calls, key=lambda c: c.getTime()):
         lines.append(f"  timer due in {call.getTime() - now:.2f} s: {call.func!r}{call.args!r}")
+        lines.extend(f"    (one of autobahn's batched timers) {func!r}" for func in _batched(call))
     return "\n".join(lines)
+
+
+def _batched(call):
+    """The functions due in ``call`` when it is a txaio batched timer's bucket (autobahn's
+    ping, close handshake and open handshake timeouts), else nothing."""
+    timer = getattr(call.func, "__self__", None)
+    buckets = getattr(timer, "_buckets", None)
+    if not isinstance(buckets, dict) or not call.args or call.args[0] not in buckets:
+        return []
+    funcs = []
+    for batched in buckets[call.args[0]][1]:
+        cells = getattr(getattr(batched, "_call", None), "__closure__", None) or ()
+        funcs.extend(c.cell_contents for c in cells if callable(c.cell_contents))
+    return funcs
 
 
 def _clean_up(selectables, calls):
