@@ -178,6 +178,7 @@ async def test_a_revision_appears_within_2s_with_the_api_numbers_and_its_sparkli
                     "no snapshots")
     assert browser.execute_script(fetches) - before <= 6
     sender.sendClose()
+    await bounded(sender.closed)  # before the server is killed: no close timer left
     assert console_errors(browser) == []
 
 
@@ -223,6 +224,7 @@ async def test_sorting_and_filtering(browser, servers, tmp_path):
     screenshot(browser, tmp_path, "filtered")
     await in_thread(box.clear)
     sender.sendClose()
+    await bounded(sender.closed)
     assert console_errors(browser) == []
 
 
@@ -262,6 +264,7 @@ async def test_senders_appear_with_their_knative_era(browser, servers, tmp_path)
     screenshot(browser, tmp_path, "senders")
     for c in (old, json_sender):
         c.sendClose()
+        await bounded(c.closed)
     assert console_errors(browser) == []
 
 
@@ -307,6 +310,7 @@ async def test_hostile_names_render_as_text(browser, servers, tmp_path):
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018
     sender.sendClose()
+    await bounded(sender.closed)
     assert console_errors(browser) == []
 
 
@@ -326,3 +330,4 @@ async def test_the_page_says_disconnected_and_resumes_after_a_restart(browser, s
                     row_of(d, "ns-r", "after-restart"), 15, "did not resume")
     screenshot(browser, tmp_path, "resumed")
     sender.sendClose()
+    await bounded(sender.closed)
