@@ -152,34 +152,32 @@ def _clean_up(selectables, calls):
             if hasattr(s, name):
                 try:
                     getattr(s, name)()
-                except Exception:  # noqa: BLE001 -- best effort; the test has failed already
+                except Exception:  # best effort: the test has failed already
                     pass
                 break
 
 
 @pytest.fixture(autouse=True)
-def clean_reactor(request):
+def clean_reactor():
     """Fails a test that leaves connections, listening ports or pending timers in the global
-    reactor (its waker and what was there before the test are not counted). The reactor gets
-    ``SETTLE_SECONDS`` to finish closes the test started. A test whose leftovers are meant to
-    outlive it says so with ``@pytest.mark.dirty_reactor("why")``."""
+    reactor (its wakers and what was there before the test are not counted). The reactor gets
+    ``SETTLE_SECONDS`` to finish closes the test started. What was left is then closed and
+    cancelled, so that the next tests do not inherit it."""
     import pytest_twisted
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+    from twisted.internet.task import deferLater
 
     before = _reactor_state()
     yield
-    if request.node.get_closest_marker("dirty_reactor") or not any(_left_behind(before)):
+    if not any(_left_behind(before)):
         return
-
-    from twisted.internet import reactor
-    from twisted.internet.task import deferLater
 
     async def settle():
         deadline = reactor.seconds() + SETTLE_SECONDS
         while any(left := _left_behind(before)) and reactor.seconds() < deadline:
             await deferLater(reactor, 0.01, lambda: None)
         return left
-
-    from twisted.internet.defer import Deferred
 
     selectables, calls = pytest_twisted.blockon(Deferred.fromCoroutine(settle()))
     if selectables or calls:
