@@ -100,3 +100,94 @@ def logged():
     globalLogPublisher.addObserver(events.append)
     yield events
     globalLogPublisher.removeObserver(events.append)
+
+
+# How long a finished test's connections and timers get to close on their own: closing a
+# connection, stopping a port and autobahn's close handshake finish a few reactor turns
+# after the test's last await.
+SETTLE_SECONDS = 2.0
+
+
+def _reactor_state():
+    from twisted.internet import reactor
+
+    # the reactor's own: its waker, and its SIGCHLD waker once a process has been spawned
+    own = {reactor.waker, *getattr(reactor, "_internalReaders", ())}
+    selectables = {s for s in (*reactor.getReaders(), *reactor.getWriters()) if s not in own}
+    return selectables, {call for call in reactor.getDelayedCalls() if call.active()}
+
+
+def _left_behind(before):
+    """What the reactor holds now that it did not hold in ``before``: (selectables, calls)."""
+    selectables, calls = _reactor_state()
+    return selectables - before[0], calls - before[1]
+
+
+def _describe(selectables, calls):
+    from twisted.internet import reactor
+
+    lines = [f"  open: {s!r}" for s in sorted(selectables, key=repr)]
+    now = reactor.seconds()
+    for call in sorted(calls, key=lambda c: c.getTime()):
+        lines.append(f"  timer due in {call.getTime() - now:.2f} s: {call.func!r}{call.args!r}")
+        lines.extend(f"    (one of autobahn's batched timers) {func!r}" for func in _batched(call))
+    return "\n".join(lines)
+
+
+def _batched(call):
+    """The functions due in ``call`` when it is a txaio batched timer's bucket (autobahn's
+    ping, close handshake and open handshake timeouts), else nothing."""
+    timer = getattr(call.func, "__self__", None)
+    buckets = getattr(timer, "_buckets", None)
+    if not isinstance(buckets, dict) or not call.args or call.args[0] not in buckets:
+        return []
+    funcs = []
+    for batched in buckets[call.args[0]][1]:
+        cells = getattr(getattr(batched, "_call", None), "__closure__", None) or ()
+        funcs.extend(c.cell_contents for c in cells if callable(c.cell_contents))
+    return funcs
+
+
+def _clean_up(selectables, calls):
+    """Close and cancel what a test left, so that it cannot disturb the next tests."""
+    for call in calls:
+        if call.active():
+            call.cancel()
+    for s in selectables:
+        for name in ("abortConnection", "stopListening", "loseConnection"):
+            if hasattr(s, name):
+                try:
+                    getattr(s, name)()
+                except Exception:  # best effort: the test has failed already
+                    pass
+                break
+
+
+@pytest.fixture(autouse=True)
+def clean_reactor():
+    """Fails a test that leaves connections, listening ports or pending timers in the global
+    reactor (its wakers and what was there before the test are not counted). The reactor gets
+    ``SETTLE_SECONDS`` to finish closes the test started. What was left is then closed and
+    cancelled, so that the next tests do not inherit it."""
+    import pytest_twisted
+    from twisted.internet import reactor
+    from twisted.internet.defer import Deferred
+    from twisted.internet.task import deferLater
+
+    before = _reactor_state()
+    yield
+    if not any(_left_behind(before)):
+        return
+
+    async def settle():
+        deadline = reactor.seconds() + SETTLE_SECONDS
+        while any(left := _left_behind(before)) and reactor.seconds() < deadline:
+            await deferLater(reactor, 0.01, lambda: None)
+        return left
+
+    selectables, calls = pytest_twisted.blockon(Deferred.fromCoroutine(settle()))
+    if selectables or calls:
+        left = _describe(selectables, calls)
+        _clean_up(selectables, calls)
+        pytest.fail(f"the test left the reactor dirty {SETTLE_SECONDS} s after it ended:\n{left}",
+                    pytrace=False)

@@ -30,7 +30,6 @@ def frame(conn, i):
 async def test_slow_consumer_gets_everything_with_a_bounded_queue():
     # the server's pings time out after 2 × 0.5 + 1 = 2 s unanswered
     ping_interval = 0.5
-    ping_timeout = 2 * ping_interval + 1
     server = await start_server(queue_size=QUEUE_SIZE, ping_interval=ping_interval)
     try:
         clients = [await connect(port_of(server)) for _ in range(CONNECTIONS)]
@@ -60,8 +59,9 @@ async def test_slow_consumer_gets_everything_with_a_bounded_queue():
                     seen_paused += 1
                     readers = reactor.getReaders()
                     assert all(conn.transport not in readers for conn in server.connections)
-                    if seen_paused == 1:  # stay paused longer than the server's ping timeout
-                        await deferLater(reactor, ping_timeout + 0.5, lambda: None)
+                    if seen_paused == 1:  # stay paused until the server's ping timeout fired
+                        await bounded(until(lambda: all(
+                            conn._ping_timed_out_while_paused for conn in server.connections)))
 
         assert seen_paused >= 2
         assert max_pending <= bound

@@ -329,11 +329,11 @@ class SlowStream(EventStream):
 async def test_a_slow_viewer_skips_snapshots_and_catches_up():
     server, aggregator, dashboard = await serving(interval=0.05)
     port = port_of(server)
+    slow = SlowStream()
     try:
         for i in range(4000):  # about 0.2 MB a snapshot: the socket buffers fill in seconds
             aggregator.record(StatMessage(f"namespace-{i % 10}", f"revision-{i:05d}", "pod",
                                           1.0, received_at=int(time.time() * 1e9)))
-        slow = SlowStream()
         await bounded(TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(
             _Once(slow)))
         fast = await open_stream(port)
@@ -351,6 +351,9 @@ async def test_a_slow_viewer_skips_snapshots_and_catches_up():
         assert all(json.loads(e.split(b"data: ", 1)[1])["revisions"] for e in slow.events)
     finally:
         await stop(server, dashboard)
+        if slow.transport is not None:  # HTTP/1.1 keeps the connection after the stream
+            slow.transport.loseConnection()
+            await bounded(slow.ended)
 
 
 class _Once(Factory):

@@ -174,6 +174,7 @@ async def test_a_revision_appears_within_2s_with_the_api_numbers_and_its_sparkli
                     "no snapshots")
     assert browser.execute_script(fetches) - before <= 6
     sender.sendClose()
+    await bounded(sender.closed)  # before the server is killed: no close timer left
     assert console_errors(browser) == []
 
 
@@ -219,6 +220,7 @@ async def test_sorting_and_filtering(browser, servers, tmp_path):
     screenshot(browser, tmp_path, "filtered")
     await in_thread(box.clear)
     sender.sendClose()
+    await bounded(sender.closed)
     assert console_errors(browser) == []
 
 
@@ -258,6 +260,7 @@ async def test_senders_appear_with_their_knative_era(browser, servers, tmp_path)
     screenshot(browser, tmp_path, "senders")
     for c in (old, json_sender):
         c.sendClose()
+        await bounded(c.closed)
     assert console_errors(browser) == []
 
 
@@ -304,6 +307,7 @@ async def test_hostile_names_render_as_text(browser, servers, tmp_path):
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018
     sender.sendClose()
+    await bounded(sender.closed)
     assert console_errors(browser) == []
 
 
@@ -324,3 +328,4 @@ async def test_the_page_says_disconnected_and_resumes_after_a_restart(browser, s
                     row_of(d, "ns-r", "after-restart"), 15, "did not resume")
     screenshot(browser, tmp_path, "resumed")
     sender.sendClose()
+    await bounded(sender.closed)

@@ -56,6 +56,7 @@ async def test_a_render_yields_to_the_reactor_between_slices():
 async def test_a_flood_of_pipelined_scrapes_costs_one_render():
     service, _ = await start_command()
     port = port_of(service.server)
+    client = None
     try:
         client = await raw_connect(port)
         client.transport.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 10)
@@ -73,6 +74,9 @@ async def test_a_flood_of_pipelined_scrapes_costs_one_render():
         code, _, _ = await http_get(port, b"/healthz")
         assert code == 200
     finally:
+        if client is not None:  # an HTTP/1.1 connection stays open
+            client.transport.loseConnection()
+            await bounded(client.lost)
         await bounded(service.stopService())
 
 

@@ -7,7 +7,6 @@ from stats import stat
 from twisted.internet import reactor
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import ConnectionRefusedError
-from twisted.internet.task import deferLater
 from twisted.web.client import HTTPConnectionPool
 from wsclient import (
     TIMEOUT,
@@ -16,6 +15,7 @@ from wsclient import (
     connect,
     http_get,
     port_of,
+    raw_connect,
     start_server,
     take,
     until,
@@ -214,7 +214,10 @@ async def test_http_idle_timeout_spares_websockets():
     server.site.timeOut = 0.5  # the idle timeout of plain HTTP connections
     try:
         client = await connect(port_of(server))
-        await deferLater(reactor, 1.5, lambda: None)
+        # an idle plain connection opened after the WebSocket: once the timeout has closed
+        # it, the WebSocket's own timeout, had it one, would have fired too
+        idle = await raw_connect(port_of(server))
+        await bounded(idle.lost)
         assert not client.closed.called
         client.send_frame(encode_protobuf([stat("still-open")]))
         [got] = await take(server, 1)

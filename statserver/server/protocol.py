@@ -146,6 +146,12 @@ class StatsServerProtocol(WebSocketServerProtocol):
 
     def connectionLost(self, reason):
         super().connectionLost(reason)
+        # autobahn cancels its other timers here but not the close handshake's: a peer
+        # dropping TCP after our close frame would leave it (and this protocol) in the
+        # reactor for closeHandshakeTimeout seconds
+        if self.closeHandshakeTimeoutCall is not None:
+            self.closeHandshakeTimeoutCall.cancel()
+            self.closeHandshakeTimeoutCall = None
         try:
             self.factory.stats_server.transport_lost(self)
         except Exception:
