@@ -6,7 +6,7 @@ import pytest_twisted
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from stats import run
 from twisted.internet import defer, endpoints, reactor
-from wsclient import bounded, port_of, start_server, take, ws_url
+from wsclient import bounded, port_of, start_server, take, until, ws_url
 
 from statserver.client import Backoff, NotConnected, StatsClient
 
@@ -84,7 +84,7 @@ async def test_no_pong_within_the_timeout_means_reconnect():
         await bounded(client.when_connected())
         # While the server answers, pings (every 0.2 s) keep the connection: the 5th ping
         # comes 0.4 s past the first one's pong timeout.
-        await bounded(wsclient.until(lambda: server.factory.pings >= 5))
+        await bounded(until(lambda: server.factory.pings >= 5))
         assert len(server.factory.opened) == 1
         # Now it stops answering: within 0.6 s the client gives up and dials again.
         server.factory.answer_pings = False
