@@ -11,7 +11,9 @@ sends ``StatMessage``s in any format a Knative sender uses::
 
 What it copies from Knative:
 
-- reconnect forever: after a failed dial it waits 100 ms × 1.3ⁿ plus up to 50 % jitter;
+- reconnect forever: after a failed dial it waits 100 ms × 1.3ⁿ plus up to 50 % jitter
+  (counted from when Twisted's ``HostnameEndpoint`` reports the failure: a refused
+  connection is reported at its next attempt slot, up to 0.3 s after the refusal);
   Knative's ``wait.Backoff{Steps: 20}`` has no cap but gives up after 20 dials and starts
   over, so the longest wait is 100 ms × 1.3¹⁸ ≈ 11.2 s (16.8 s with jitter), then a dial at
   once and the series again;
