@@ -53,6 +53,7 @@ def _service(reactor, sinks=(), exits=None, endpoint=None, handle_signals=False)
     [
         (["--ping-interval", "soon"], ["--ping-interval", "number of seconds", "'soon'"]),
         (["--port", "systemd:domain=INET:name=nope"], ["no socket 'nope' was passed by systemd"]),
+        (["--port", "systemd:domain=INET:index=3"], ["no socket at that index", "LISTEN_FDS"]),
     ],
 )
 def test_more_bad_options_say_why(args, words):
