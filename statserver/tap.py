@@ -473,7 +473,7 @@ class StatserverService(MultiService):
             return
         for name, handler in (("SIGTERM", self._on_sigterm), ("SIGHUP", self._on_sighup)):
             number = getattr(signal, name, None)
-            if number is not None:
+            if number is not None:  # pragma: no branch - Windows has no SIGHUP
                 self._previous_handlers[number] = signal.signal(number, handler)
 
     def _restore_signal_handlers(self):

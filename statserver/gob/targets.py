@@ -72,11 +72,8 @@ def spec_for(target):
         return _cache[target]
     except (KeyError, TypeError):
         pass
-    spec = _build(target, {})
-    try:
-        _cache[target] = spec
-    except TypeError:
-        pass
+    spec = _build(target, {})  # an unhashable target raises TypeError in there
+    _cache[target] = spec
     return spec
 
 

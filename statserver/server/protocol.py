@@ -57,7 +57,7 @@ class _LazyPformat:
 # Every autobahn connection pretty-prints its ~40 options for a debug log line, whether
 # debug logging is on or not: 18 % of the server's CPU while 2,000 connections open
 # (benchmarks/README.md). The line's text, when it is logged, is the same.
-if hasattr(autobahn.websocket.protocol, "pformat"):
+if hasattr(autobahn.websocket.protocol, "pformat"):  # pragma: no branch - autobahn releases without it
     autobahn.websocket.protocol.pformat = _LazyPformat
 
 
