@@ -148,14 +148,16 @@ class Plan:
 class _Sender:
     """Writes one connection's plan, pausing while the socket's buffer is full."""
 
-    def __init__(self, proto, plan, total, rate, deadline, clock):
+    def __init__(self, proto, plan, total, rate, duration, clock):
         self.proto, self.plan, self.total, self.rate = proto, plan, total, rate
-        self.deadline, self.clock = deadline, clock
+        self.clock = clock
         self.sent = 0
         self.frame_index = 0
         self.paused = False
         self.finished = False
         self.started = clock.seconds()
+        # --duration counts from the connection's first send, as the end line's seconds do
+        self.deadline = None if duration is None else self.started + duration
         self.done = defer.Deferred()
         self._ticker = None
 
@@ -229,7 +231,8 @@ class _LoadProtocol(WebSocketClientProtocol):
 
     def onOpen(self):
         f = self.factory
-        self.sender = _Sender(self, f.plan, f.args.stats, f.args.rate, f.deadline, f.clock)
+        self.sender = _Sender(self, f.plan, f.args.stats, f.args.rate, f.args.duration,
+                              f.clock)
         f.senders.append(self.sender)
         f.opened.callback(None)
         self.sender.start()
@@ -264,9 +267,6 @@ async def run_connection(reactor, args, worker, conn, senders):
     factory.setProtocolOptions(openHandshakeTimeout=5, closeHandshakeTimeout=30)
     factory.args, factory.plan, factory.clock, factory.senders = args, plan, reactor, senders
     factory.opened, factory.closed = defer.Deferred(), defer.Deferred()
-    factory.deadline = None
-    if args.duration is not None:
-        factory.deadline = reactor.seconds() + args.duration
     secure, host, port = parse_url(args.url)[:3]
     ep = endpoints.HostnameEndpoint(reactor, host, port, timeout=5)
     if secure:
