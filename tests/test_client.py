@@ -203,8 +203,8 @@ async def test_close_1012_means_reconnect_at_once():
     second.addCallback(lambda _: server.next_open())  # the first open is the closing one
     client.startService()
     try:
-        await bounded(second, 5)
-        await bounded(client.when_connected(), 5)
+        await bounded(second)  # 10 s: far from the 60 s a backoff would wait
+        await bounded(client.when_connected())
         assert client.connections == 2
     finally:
         await bounded(client.stopService())

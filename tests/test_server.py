@@ -78,6 +78,32 @@ async def test_a_second_stop_service_fires_when_the_first_shutdown_has_finished(
 
 
 @pytest_twisted.ensureDeferred
+async def test_an_upgraded_connection_does_not_keep_its_http_channel():
+    # Its HTTP channel and upgrade request (about 25 objects) would otherwise live as
+    # long as the WebSocket, for every full garbage collection to scan again.
+    import gc
+
+    from twisted.web.server import Request
+
+    from statserver.server.channel import StatsChannel
+
+    server = await start_server()
+    try:
+        client = await connect(port_of(server))
+        await bounded(until(lambda: len(server.connections) == 1))
+        gc.collect()
+        left = [o for o in gc.get_objects() if isinstance(o, (StatsChannel, Request))]
+        assert left == []
+        client.sendMessage(encode_json(stat("still-served")).encode(), isBinary=False)
+        [got] = await take(server, 1)
+        assert got.name == "still-served"
+        client.sendClose()
+        await bounded(client.closed)
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
 async def test_the_server_and_its_connections_keep_their_contracts():
     from zope.interface.verify import verifyObject
 

@@ -93,6 +93,12 @@ class StatsServerProtocol(WebSocketServerProtocol):
 
     def connectionMade(self):
         super().connectionMade()
+        # The HTTP channel that upgraded this connection stays registered as the TCP
+        # transport's producer: it would keep itself, the upgrade request and its
+        # headers (about 25 objects for the cyclic collector to scan) alive for as long
+        # as the connection lasts.
+        if getattr(self.transport, "producer", None) is not None:
+            self.transport.unregisterProducer()
         try:
             self.transport.setTcpKeepAlive(1)
         except (AttributeError, OSError):  # not TCP (a UNIX socket, a test transport)
