@@ -61,7 +61,7 @@ async def test_slow_consumer_gets_everything_with_a_bounded_queue():
                     assert all(conn.transport not in readers for conn in server.connections)
                     if seen_paused == 1:  # stay paused until the server's ping timeout fired
                         await bounded(until(lambda: all(
-                            conn._ping_timed_out_while_paused for conn in server.connections)))
+                            conn.ping_timed_out_while_paused for conn in server.connections)))
 
         assert seen_paused >= 2
         assert max_pending <= bound

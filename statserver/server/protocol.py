@@ -88,7 +88,9 @@ class StatsServerProtocol(WebSocketServerProtocol):
         super().__init__()
         self.reading_paused = False
         self.restarting = False
-        self._ping_timed_out_while_paused = False
+        # our ping's timeout came while reading was paused: the peer gets a whole
+        # timeout again once reading resumes (public: what tests of backpressure watch)
+        self.ping_timed_out_while_paused = False
         self.info = None  # a ConnectionInfo once open (/api/v1/connections)
 
     def connectionMade(self):
@@ -190,8 +192,8 @@ class StatsServerProtocol(WebSocketServerProtocol):
         self.reading_paused = False
         self.transport.resumeProducing()
         pending = self.autoPingTimeoutCall
-        if pending is not None or self._ping_timed_out_while_paused:
-            self._ping_timed_out_while_paused = False
+        if pending is not None or self.ping_timed_out_while_paused:
+            self.ping_timed_out_while_paused = False
             if pending is not None:
                 pending.cancel()
             self.autoPingTimeoutCall = None
@@ -204,7 +206,7 @@ class StatsServerProtocol(WebSocketServerProtocol):
         # A paused connection cannot read the pong: wait until reading resumes.
         if self.reading_paused:
             self.autoPingTimeoutCall = None
-            self._ping_timed_out_while_paused = True
+            self.ping_timed_out_while_paused = True
             return
         super().onAutoPingTimeout()
 
