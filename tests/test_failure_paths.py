@@ -1,17 +1,17 @@
-"""The server's and the client's failure paths, in memory on a ``MemoryReactorClock``:
-a peer that stops answering pings, a shutdown whose peers ignore the 1012, a connection
+"""The server's and the client's failure paths, in memory on a ``MemoryReactor``
+(memoryreactor.py): a peer that stops answering pings, a shutdown whose peers ignore the 1012, a connection
 opened while stopping, a decoder bug, the client's redial backoff. No real time passes:
 every timer (Twisted's and txaio's) runs on the test's clock, which the tests advance."""
 
 import pytest
 import txaio
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from memoryreactor import MemoryReactor
 from twisted.internet._resolver import HostResolution
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import IHostnameResolver
-from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.test import iosim
 from zope.interface import implementer
@@ -34,9 +34,9 @@ def stat(name):
 
 @pytest.fixture
 def clock():
-    """A ``MemoryReactorClock`` that txaio's timers (autobahn's pings and close
+    """A ``MemoryReactor`` that txaio's timers (autobahn's pings and close
     handshakes) run on too, for the test's length."""
-    clock = MemoryReactorClock()
+    clock = MemoryReactor()
     txaio.use_twisted()
     saved = txaio.config.loop
     txaio.config.loop = clock

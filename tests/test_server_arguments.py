@@ -2,8 +2,8 @@
 derives from the open-files limit (none where that limit is unknown)."""
 
 import pytest
+from memoryreactor import MemoryReactor
 from twisted.internet.defer import Deferred
-from twisted.internet.testing import MemoryReactorClock
 
 from statserver.server import service as service_module
 from statserver.server.channel import FD_RESERVE
@@ -28,7 +28,7 @@ class _Endpoint:
 )
 def test_nonsense_is_refused_at_once(arguments, words):
     with pytest.raises(ValueError, match=words):
-        StatsServer(_Endpoint(), reactor=MemoryReactorClock(), **arguments)
+        StatsServer(_Endpoint(), reactor=MemoryReactor(), **arguments)
 
 
 def test_the_global_reactor_by_default():
@@ -42,7 +42,7 @@ def test_the_connection_limits_follow_the_open_files_limit_where_known(
     monkeypatch, limit, expected
 ):
     monkeypatch.setattr(service_module, "open_files_limit", lambda: limit)
-    server = StatsServer(_Endpoint(), reactor=MemoryReactorClock())
+    server = StatsServer(_Endpoint(), reactor=MemoryReactor())
     default_max_open = server.site.max_open
     server.privilegedStartService()
     try:

@@ -7,11 +7,11 @@ import signal
 import pytest
 import pytest_twisted
 from closingsink import ClosingSink
+from memoryreactor import MemoryReactor
 from twisted.application.service import MultiService
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import CannotListenError
-from twisted.internet.testing import MemoryReactorClock
 from twisted.python.usage import UsageError
 from wsclient import JSON_FRAME, bounded, connect
 
@@ -271,7 +271,7 @@ def _service_on(fake_reactor, exits):
 
 def test_bind_failure_before_the_reactor_runs_exits_with_one_line():
     # twist starts the services before it runs the reactor.
-    fake_reactor = MemoryReactorClock()
+    fake_reactor = MemoryReactor()
     service = _service_on(fake_reactor, [])
     with pytest.raises(SystemExit) as e:
         service.startService()
@@ -281,7 +281,7 @@ def test_bind_failure_before_the_reactor_runs_exits_with_one_line():
 
 
 def test_bind_failure_while_running_stops_the_reactor_with_status_1():
-    fake_reactor = MemoryReactorClock()
+    fake_reactor = MemoryReactor()
     fake_reactor.running = True
     exits = []
     service = _service_on(fake_reactor, exits)

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 import pytest_twisted
+from memoryreactor import MemoryReactor
 from processes import run_process
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import IStreamServerEndpoint
-from twisted.internet.testing import MemoryReactorClock
 from twisted.python.usage import UsageError
 from zope.interface import implementer
 
@@ -64,7 +64,7 @@ def test_more_bad_options_say_why(args, words):
 
 
 def test_stopped_before_the_bind_completes_is_no_failure(logged):
-    reactor = MemoryReactorClock()
+    reactor = MemoryReactor()
     reactor.running = True
     exits = []
     service = _service(reactor, exits=exits)
@@ -77,7 +77,7 @@ def test_stopped_before_the_bind_completes_is_no_failure(logged):
 
 
 def test_a_child_that_fails_to_stop_is_logged_and_the_others_still_stop(logged):
-    reactor = MemoryReactorClock()
+    reactor = MemoryReactor()
     service = _service(reactor)
 
     class Broken(Service):
@@ -95,13 +95,13 @@ def test_a_child_that_fails_to_stop_is_logged_and_the_others_still_stop(logged):
 
 def test_reload_reopens_every_sink_even_after_one_fails(logged):
     failing, fine = _Reopens(fails=True), _Reopens()
-    service = _service(MemoryReactorClock(), sinks=[failing, fine])
+    service = _service(MemoryReactor(), sinks=[failing, fine])
     service.reload()
     assert (failing.reopened, fine.reopened) == (1, 1)
     assert len(logged.containing("while reopening _Reopens")) == 1
 
 
-class _StoppingReactor(MemoryReactorClock):
+class _StoppingReactor(MemoryReactor):
     """Runs callFromThread at once; ``stop`` raises once the reactor is stopping, as
     Twisted's does."""
 
@@ -133,7 +133,7 @@ def test_a_second_sigterm_while_stopping_is_harmless(logged):
 
 
 def test_no_signal_handlers_once_stopped():
-    reactor = MemoryReactorClock()
+    reactor = MemoryReactor()
     service = _service(reactor, handle_signals=True)
     service.startService()
     service.stopService()
@@ -177,7 +177,7 @@ def test_the_start_says_which_implementation_runs_and_why(
         monkeypatch.delenv("STATSERVER_PURE", raising=False)
     else:
         monkeypatch.setenv("STATSERVER_PURE", pure)
-    service = _service(MemoryReactorClock())
+    service = _service(MemoryReactor())
     service.startService()
     service.stopService()
     assert logged.containing("statserver implementation:") == [
@@ -196,7 +196,7 @@ def test_reload_leaves_bucket_owners_given_by_name_alone():
     named, from_file = Owners(), Owners()
     from_file.path = "/etc/owners"
     for owners in (named, from_file):
-        service = _service(MemoryReactorClock())
+        service = _service(MemoryReactor())
         service.bucket_owners = owners
         service.reload()
     assert (named.reloads, from_file.reloads) == (0, 1)
