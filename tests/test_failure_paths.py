@@ -1,7 +1,8 @@
 """The server's and the client's failure paths, in memory on a ``MemoryReactor``
-(memoryreactor.py): a peer that stops answering pings, a shutdown whose peers ignore the 1012, a connection
-opened while stopping, a decoder bug, the client's redial backoff. No real time passes:
-every timer (Twisted's and txaio's) runs on the test's clock, which the tests advance."""
+(memoryreactor.py): a peer that stops answering pings, a shutdown whose peers ignore the
+1012, a connection opened while stopping, a decoder bug, the client's redial backoff. No
+real time passes: every timer (Twisted's and txaio's) runs on the test's clock, which the
+tests advance."""
 
 import pytest
 import txaio
