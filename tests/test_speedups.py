@@ -420,6 +420,9 @@ aggregated = st.lists(st.tuples(
 
 
 def _aggregator_state(aggregator):
+    # The one test reading private state, on purpose: the compiled record_many writes the
+    # aggregator's per-revision buckets directly, so its contract is that state, bucket
+    # by bucket, not only the averages read from it.
     revisions = {
         key: (repr([getattr(r.buckets, a) for a in RevisionBuckets.__slots__]), r.pods,
               r.pods_limit, r.last_stat_time, r.last_received)
