@@ -29,6 +29,8 @@ from twisted.python import usage
 
 _log = Logger()
 
+GC_FREEZE = ("survivors", "start")  # --gc-freeze
+
 LONGDESC = """\
 Knative Serving's autoscaler stats server. Knative activators (and old queue-proxies) open a
 WebSocket to it and push one stat per revision about once a second, in the format of their
@@ -145,6 +147,9 @@ class Options(usage.Options):
          "Seconds of history the dashboard's charts keep (0: none), a multiple of --history-resolution."],
         ["history-resolution", None, "5",
          "Seconds between two samples of the dashboard's history."],
+        ["gc-freeze", None, "survivors",
+         "What the garbage collector stops scanning: 'survivors' of each full collection,"
+         " or only what the imports made at 'start' (docs/server.md)."],
     ]
 
     optFlags = [
@@ -201,6 +206,9 @@ class Options(usage.Options):
             _positive_int(self, "max-connections")
         _check_endpoint(self["port"])
         _check_aggregation_options(self)
+        if self["gc-freeze"] not in GC_FREEZE:
+            raise usage.UsageError(
+                f"--gc-freeze must be {' or '.join(GC_FREEZE)}, not {self['gc-freeze']!r}")
         from statserver.dashboard.history import check_history
 
         try:
@@ -293,6 +301,7 @@ def makeService(options, reactor=None):
         port_description=options["port"],
         bucket_owners=bucket_owners,
         reactor=reactor,
+        gc_freeze=options["gc-freeze"],
     )
     if not options.get("no-dashboard"):
         from statserver.dashboard import install
@@ -374,6 +383,7 @@ class StatserverService(MultiService):
         environ=None,
         handle_signals=True,
         exit=None,
+        gc_freeze="survivors",
     ):
         super().__init__()
         if reactor is None:
@@ -399,6 +409,11 @@ class StatserverService(MultiService):
         self._handle_signals = handle_signals
         self._previous_handlers = {}
         self._exit = _exit_now if exit is None else exit
+        from statserver.gcpolicy import FreezeSurvivors
+
+        self.gc_freeze = gc_freeze
+        self._uncap_turns = None
+        self.gc_policy = FreezeSurvivors(registry=server.registry)
 
     def privilegedStartService(self):
         """Raise the open-files limit, then bind (the server's listener)."""
@@ -414,9 +429,16 @@ class StatserverService(MultiService):
         _log_implementation()
         # The objects of every module imported so far live as long as the process: out of
         # the cyclic collector's sight, a full collection scans only what the server makes
-        # (about 50,000 objects fewer: 25 ms less of every full collection, docs/server.md).
-        gc.collect()
-        gc.freeze()
+        # (about 50,000 objects fewer: 25 ms less of every full collection); with
+        # "survivors", what outlives each full collection joins them (docs/server.md).
+        if self.gc_freeze == "survivors":
+            self.gc_policy.start()
+        else:
+            gc.collect()
+            gc.freeze()
+        from statserver.turns import limit_events_per_turn
+
+        self._uncap_turns = limit_events_per_turn(self._reactor)
         super().startService()
         if self._handle_signals:
             self._reactor.callWhenRunning(self._install_signal_handlers)
@@ -466,6 +488,10 @@ class StatserverService(MultiService):
                 yield maybeDeferred(child.stopService)
             except Exception:
                 _log.failure("while stopping {child!r}", child=child)
+        self.gc_policy.stop()
+        if self._uncap_turns is not None:
+            self._uncap_turns()
+            self._uncap_turns = None
         self._restore_signal_handlers()
 
     def _install_signal_handlers(self):

@@ -110,9 +110,10 @@ class Dashboard(Service):
             self._loop.stop()
         self._cooperator.stop()
         for viewer in list(self.viewers):
+            request = viewer.request
             self._drop(viewer)
             try:
-                viewer.request.finish()
+                request.finish()
             except Exception:  # the connection is already gone
                 pass
 
@@ -146,6 +147,9 @@ class Dashboard(Service):
                 viewer.request.unregisterProducer()
             except Exception:
                 pass
+            # a request whose connection is gone keeps its producer: untied, the two go
+            # by reference counting alone (statserver/gcpolicy.py)
+            viewer.request = None
 
     # ---- snapshots ----
 

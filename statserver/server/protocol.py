@@ -5,6 +5,7 @@ import pprint
 import autobahn.websocket.protocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.xormasker import create_xor_masker
+from twisted.internet.defer import succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -164,6 +165,11 @@ class StatsServerProtocol(WebSocketServerProtocol):
             self.factory.stats_server.transport_lost(self)
         except Exception:
             self._log.failure("Unexpected error after losing {peer}", peer=self.peer)
+        # autobahn fires is_closed with this protocol, which holds it: the one reference
+        # cycle of a closed connection. Without it a closed connection is freed by
+        # reference counting alone, which garbage collection freezing relies on
+        # (statserver/gcpolicy.py). Whoever waited on is_closed has been called already.
+        self.is_closed = succeed(None)
 
     def onPing(self, payload):
         # autobahn queues a pong per ping, whether or not the peer reads them

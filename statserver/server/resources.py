@@ -177,7 +177,14 @@ class WebSocketEntry(Resource):
             _close_after(request)
             request.setHeader(b"retry-after", b"1")
             return b"too many connections (--max-connections)\n"
-        return self._websocket.render(request)
+        result = self._websocket.render(request)
+        channel = request.channel
+        if channel is not None and channel.transport is None:
+            # autobahn took the TCP connection over: this request and its HTTP channel are
+            # done and hold each other (channel.requests, request.channel). Untied, both go
+            # by reference counting alone, which statserver/gcpolicy.py relies on.
+            del channel.requests[:]
+        return result
 
 
 def _close_after(request):
