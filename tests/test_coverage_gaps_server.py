@@ -4,18 +4,18 @@ refusing a request and a peer that then reads nothing, a disabled header deadlin
 decoder failing inside a big frame, a connection that cannot be dropped at shutdown.
 The server ones run in memory, as ``test_failure_paths.py`` does, with its helpers."""
 
-import math
-
 import pytest
 from prometheus_client import CollectorRegistry
-from test_failure_paths import (  # noqa: F401 (clock is a fixture)
+from test_failure_paths import (
     SERVER_ADDRESS,
     PeerTransport,
-    clock,
+    SilentPeer,
+    advance_to,
     connect_through_site,
     make_server,
 )
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import CancelledError
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel
@@ -28,6 +28,7 @@ from statserver.bucket_owners import BucketOwners
 from statserver.journald import format_with_priority
 from statserver.model import RFC3339_MAX_NS, RFC3339_MIN_NS, StatMessage, rfc3339_ns
 from statserver.server import lag, service
+from statserver.server.admission import Admission
 from statserver.server.lag import ReactorLag
 from statserver.text import printable
 from statserver.wire import PROTOBUF_PIECE_BYTES, encode_protobuf
@@ -83,12 +84,12 @@ def test_reload_without_a_file_keeps_the_names_given():
 def test_without_schedstat_a_stall_is_the_whole_lateness(monkeypatch, tmp_path):
     # a kernel without /proc/thread-self/schedstat: no CPU wait to subtract
     monkeypatch.setattr(lag, "_SCHEDSTAT", str(tmp_path / "no-schedstat"))
-    clock = Clock()
+    timer = Clock()
     registry = CollectorRegistry()
-    reactor_lag = ReactorLag(clock, registry, interval=0.025)
+    reactor_lag = ReactorLag(timer, registry, interval=0.025)
     reactor_lag.start()
-    clock.advance(0.025)
-    clock.advance(0.325)
+    timer.advance(0.025)
+    timer.advance(0.325)
     assert reactor_lag.max_stall == pytest.approx(0.3)
     assert registry.get_sample_value("statserver_reactor_stall_max_seconds") == \
         pytest.approx(0.3)
@@ -102,8 +103,8 @@ def test_pods_past_the_trim_limit_are_counted_right(aggregator_record_many):
     # More than PODS_LIMIT pods of one revision: the old ones are forgotten as the new
     # ones arrive, and those still in the stable window all count.
     assert aggregator_module.compiled_record_many is aggregator_record_many
-    clock = Clock()
-    aggregator = Aggregator(clock, stable_window=60)
+    timer = Clock()
+    aggregator = Aggregator(timer, stable_window=60)
 
     def send(second, pods):
         at = (T0 + second) * S
@@ -112,12 +113,12 @@ def test_pods_past_the_trim_limit_are_counted_right(aggregator_record_many):
 
     send(0, range(PODS_LIMIT))
     send(1, range(PODS_LIMIT, PODS_LIMIT + 10))  # a trim: nothing old enough to forget
-    clock.advance(T0 + 1.5)
+    timer.advance(T0 + 1.5)
     assert aggregator.revision("ns", "rev").pods == PODS_LIMIT + 10
 
     # two minutes on: a new generation of pods, more than the limit again
     send(120, range(1000, 1000 + PODS_LIMIT + 5))
-    clock.advance(119)
+    timer.advance(119)
     assert aggregator.revision("ns", "rev").pods == PODS_LIMIT + 5
 
 
@@ -207,3 +208,198 @@ def test_a_header_timeout_of_zero_waits_for_slow_headers(clock):
     pump.flush()
     assert peer.received.startswith(b"HTTP/1.1 200 ")
     assert refusals(server, "header-timeout") is None
+
+
+# ---- the stats server, in memory ----
+
+
+def big_frame(name, n=2000):
+    """A protobuf frame of ``n`` stats of revisions ``name-0``...: sliced, being over
+    ``PROTOBUF_PIECE_BYTES``."""
+    frame = encode_protobuf([StatMessage("ns", f"{name}-{i}", "pod", 1.0) for i in range(n)])
+    assert len(frame) > 2 * PROTOBUF_PIECE_BYTES
+    return frame
+
+
+def send(link, payload):
+    link.client.sendMessage(payload, isBinary=True)
+    link.pump.flush()
+
+
+def names(stats):
+    return [s.name for s in stats]
+
+
+def decode_errors(server):
+    return server.registry.get_sample_value("statserver_decode_errors_total",
+                                            {"format": "protobuf"})
+
+
+def broken_pieces(payload):
+    yield payload[:10]
+    raise RuntimeError("piece splitter bug for the test")
+
+
+def broken_decoder(piece, received_at):
+    raise RuntimeError("piece decoder bug for the test")
+
+
+@pytest.mark.parametrize("patch", [("protobuf_pieces", broken_pieces),
+                                   ("decode_protobuf", broken_decoder)])
+def test_a_decoder_bug_inside_a_big_frame_is_a_bad_frame_and_the_connection_goes_on(
+        clock, logged, monkeypatch, patch):
+    server = make_server(clock)
+    link = connect_through_site(clock, server)
+    before = decode_errors(server)
+    with monkeypatch.context() as m:
+        m.setattr(service, *patch)
+        send(link, big_frame("bad"))
+        clock.advance(0)
+    assert decode_errors(server) == before + 1
+    assert server.stats.pending == []
+    [event] = [e for e in logged if "Bad frame from" in e.get("log_format", "")]
+    assert event["reason"] == "decoder bug"
+    assert event["log_failure"].check(RuntimeError)
+
+    send(link, big_frame("good", 1500))  # the connection reads again
+    clock.advance(0)
+    assert names(server.stats.pending) == [f"good-{i}" for i in range(1500)]
+    assert link.client.state == link.client.STATE_OPEN
+
+
+def test_big_frames_back_to_back_are_decoded_in_order(clock):
+    # the second waits behind the first, the third behind the second, then a small one
+    server = make_server(clock, queue_size=100_000)
+    link = connect_through_site(clock, server)
+    for name in ("a", "b", "c"):
+        link.client.sendMessage(big_frame(name), isBinary=True)
+    link.client.sendMessage(encode_protobuf([StatMessage("ns", "small", "pod", 1.0)]),
+                            isBinary=True)
+    link.pump.flush()
+    clock.advance(0)
+    link.pump.flush()
+    expected = [f"{name}-{i}" for name in ("a", "b", "c") for i in range(2000)] + ["small"]
+    assert names(server.stats.pending) == expected
+    assert server.registry.get_sample_value("statserver_frames_total",
+                                            {"format": "protobuf"}) == 4
+
+
+def test_a_big_frame_that_fills_the_queue_holds_the_frames_behind_it(clock):
+    # its last piece fills the queue: the small frame behind it waits for room
+    server = make_server(clock, queue_size=2000)
+    link = connect_through_site(clock, server)
+    link.client.sendMessage(big_frame("a"), isBinary=True)
+    link.client.sendMessage(encode_protobuf([StatMessage("ns", "after", "pod", 1.0)]),
+                            isBinary=True)
+    link.pump.flush()
+    clock.advance(0)
+    assert server.paused
+    assert names(server.stats.pending) == [f"a-{i}" for i in range(2000)]
+
+    taken = server.stats.take_all()  # the consumer catches up: the held frame is decoded
+    assert names(taken) == [f"a-{i}" for i in range(2000)]
+    assert not server.paused
+    assert names(server.stats.pending) == ["after"]
+
+
+def test_a_connection_that_cannot_be_dropped_does_not_stop_the_shutdown(
+        clock, logged, monkeypatch):
+    server = make_server(clock, shutdown_timeout=1.0)
+    link = connect_through_site(clock, server, SilentPeer)
+
+    def abort():
+        raise RuntimeError("abort bug for the test")
+
+    monkeypatch.setattr(link.server, "abort", abort)
+    done = server.stopService()
+    advance_to(clock, 1.1, [link])
+    assert done.called
+    [event] = [e for e in logged if "Cannot drop" in e.get("log_format", "")]
+    assert event["log_failure"].check(RuntimeError)
+    assert logged.containing("Stats server stopped")
+
+
+def test_oversize_messages_past_the_burst_are_counted_and_told_later(clock, logged):
+    # ten 1009 lines per 10 s; the first line after says how many were held back
+    server = make_server(clock, max_message_size=1000)
+
+    def oversize_from(port):
+        link = connect_through_site(clock, server, port=port)
+        send(link, b"\x0a" + b"x" * 2000)
+        assert link.client.close_code == 1009
+
+    for i in range(12):
+        oversize_from(40000 + i)
+    assert server.registry.get_sample_value("statserver_oversize_closes_total") == 12
+    assert len(logged.containing(" with 1009")) == 10
+    clock.advance(10)
+    oversize_from(40100)
+    lines = logged.containing(" with 1009")
+    assert len(lines) == 11 and lines[-1].endswith("(2 more not logged)")
+
+
+def test_a_cancelled_wait_for_the_shutdown_does_not_break_it(clock):
+    # a second stopService() waits for the first; its caller may give up (a timeout)
+    server = make_server(clock)
+    server.stats.put(StatMessage("ns", "queued", "pod", 1.0))  # the shutdown waits for it
+    first = server.stopService()
+    second = server.stopService()
+    gave_up = []
+    second.addErrback(lambda f: gave_up.append(f.check(CancelledError)))
+    second.cancel()
+    assert gave_up == [CancelledError]
+    third = server.stopService()
+    server.stats.get()
+    clock.advance(0)
+    assert first.called and third.called
+    assert server.stopService().called  # stopped: at once
+
+
+def test_a_frame_still_being_decoded_when_the_shutdown_times_out_is_dropped(
+        clock, logged, monkeypatch):
+    # a decoder that takes a second of the clock per piece: slower than the shutdown
+    real_pieces = service.protobuf_pieces
+
+    def slow_pieces(payload):
+        for piece in real_pieces(payload):
+            clock.rightNow += 1.0
+            yield piece
+
+    monkeypatch.setattr(service, "protobuf_pieces", slow_pieces)
+    server = make_server(clock, shutdown_timeout=2.0)
+    link = connect_through_site(clock, server)
+    frame = big_frame("slow", 5000)
+    assert len(frame) > 4 * PROTOBUF_PIECE_BYTES
+    link.client.sendMessage(frame, isBinary=True)
+    link.client.sendMessage(encode_protobuf([StatMessage("ns", "behind", "pod", 1.0)]),
+                            isBinary=True)
+    link.pump.flush(advanceClock=False)  # received; its decoding starts on the next turn
+    done = server.stopService()
+    advance_to(clock, 3.0, [link])
+    assert done.called
+    [warning] = logged.containing("not decoded in time")
+    assert "2 frames of 1 connections" in warning
+    assert logged.containing("Stats server stopped")
+    assert server.stats.pending == []  # a big frame is queued whole or not at all
+    assert not logged.containing("Unexpected error decoding")  # stopped, not failed
+
+
+def test_an_unexpected_error_while_queueing_a_big_frame_is_logged_and_reading_goes_on(
+        clock, logged, monkeypatch):
+    server = make_server(clock)
+    link = connect_through_site(clock, server)
+    with monkeypatch.context() as m:
+        def admit(self, stats, peer):
+            raise RuntimeError("admission bug for the test")
+
+        m.setattr(Admission, "admit", admit)
+        send(link, big_frame("bad"))
+        clock.advance(0)
+    [event] = [e for e in logged
+               if "Unexpected error decoding a frame" in e.get("log_format", "")]
+    assert event["log_failure"].check(RuntimeError)
+    assert server.stats.pending == []
+
+    send(link, big_frame("good", 1500))  # the connection was resumed
+    clock.advance(0)
+    assert names(server.stats.pending) == [f"good-{i}" for i in range(1500)]

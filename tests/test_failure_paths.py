@@ -2,12 +2,10 @@
 (memoryreactor.py): a peer that stops answering pings, a shutdown whose peers ignore the
 1012, a connection opened while stopping, a decoder bug, the client's redial backoff. No
 real time passes: every timer (Twisted's and txaio's) runs on the test's clock, which the
-tests advance."""
+tests advance (the ``clock`` fixture of conftest.py)."""
 
 import pytest
-import txaio
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
-from memoryreactor import MemoryReactor
 from twisted.internet._resolver import HostResolution
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -31,18 +29,6 @@ SERVER_ADDRESS = IPv4Address("TCP", "127.0.0.1", 8080)
 def stat(name):
     return StatMessage("ns", name, "activator-1", average_concurrent_requests=1.5,
                        request_count=3.0)
-
-
-@pytest.fixture
-def clock():
-    """A ``MemoryReactor`` that txaio's timers (autobahn's pings and close
-    handshakes) run on too, for the test's length."""
-    clock = MemoryReactor()
-    txaio.use_twisted()
-    saved = txaio.config.loop
-    txaio.config.loop = clock
-    yield clock
-    txaio.config.loop = saved
 
 
 class PeerTransport(iosim.FakeTransport):
