@@ -13,6 +13,7 @@ from test_failure_paths import (
     advance_to,
     connect_through_site,
     make_server,
+    open_link,
 )
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import CancelledError
@@ -25,6 +26,7 @@ from statserver.aggregation import aggregator as aggregator_module
 from statserver.aggregation.aggregator import PODS_LIMIT, Aggregator
 from statserver.aggregation.windows import RevisionBuckets, go_pow_int
 from statserver.bucket_owners import BucketOwners
+from statserver.constants import CLOSE_SERVICE_RESTART
 from statserver.journald import format_with_priority
 from statserver.model import RFC3339_MAX_NS, RFC3339_MIN_NS, StatMessage, rfc3339_ns
 from statserver.server import lag, service
@@ -403,3 +405,57 @@ def test_an_unexpected_error_while_queueing_a_big_frame_is_logged_and_reading_go
     send(link, big_frame("good", 1500))  # the connection was resumed
     clock.advance(0)
     assert names(server.stats.pending) == [f"good-{i}" for i in range(1500)]
+
+
+# ---- the WebSocket protocol, in memory ----
+
+
+class NoKeepAliveTransport(PeerTransport):
+    """A stream that is not TCP: keepalive is not an option on it."""
+
+    def setTcpKeepAlive(self, enabled):
+        raise OSError(95, "Operation not supported")
+
+
+def test_a_transport_without_tcp_keepalive_serves_stats(clock):
+    server = make_server(clock)
+    client_address = IPv4Address("TCP", "127.0.0.1", 42000)
+    link = open_link(clock, server.site.buildProtocol(client_address), port=42000,
+                     server_transport=NoKeepAliveTransport)
+    assert link.client.state == link.client.STATE_OPEN
+    send(link, encode_protobuf([StatMessage("ns", "rev", "pod", 1.0)]))
+    assert names(server.stats.pending) == ["rev"]
+
+
+def test_a_connection_already_closing_gets_no_second_close_at_shutdown(clock):
+    # closed with 1009, its peer silent: the shutdown's 1012 is not sent on top
+    server = make_server(clock, max_message_size=1000, shutdown_timeout=1.0)
+    link = connect_through_site(clock, server, SilentPeer)
+    send(link, b"\x0a" + b"x" * 2000)
+    assert link.client.close_code == 1009
+    assert link.server in server.connections  # waiting for the peer's close reply
+    link.client.close_code = None
+    done = server.stopService()
+    advance_to(clock, 1.1, [link])
+    assert done.called
+    assert link.client.close_code is None
+
+
+def test_a_ping_that_timed_out_while_paused_is_not_rearmed_by_the_shutdown(clock):
+    # paused (queue full) past the ping timeout; the shutdown's 1012 resumes reading:
+    # the close handshake, not a fresh ping timeout, ends the connection
+    server = make_server(clock, queue_size=1, ping_interval=10.0, shutdown_timeout=30.0)
+    link = connect_through_site(clock, server, SilentPeer)
+    send(link, encode_protobuf([StatMessage("ns", "rev", "pod", 1.0)]))
+    assert server.paused
+    advance_to(clock, 10 + 21 + 0.1, [link])
+    assert link.server.ping_timed_out_while_paused
+    assert len(server.connections) == 1  # not dropped while it could not read the pong
+    done = server.stopService()
+    link.pump.flush()
+    assert link.client.close_code == CLOSE_SERVICE_RESTART
+    assert not link.server.reading_paused
+    assert link.server.autoPingTimeoutCall is None
+    server.stats.take_all()  # the consumer takes the queued stat
+    advance_to(clock, 31.1 + 30.5, [link])
+    assert done.called

@@ -84,15 +84,15 @@ def make_server(clock, **kwargs):
     return server
 
 
-def open_link(clock, server_protocol, peer=Peer, port=40000):
-    """Connect a ``peer`` client protocol to ``server_protocol`` in memory and run the
-    opening handshake."""
+def open_link(clock, server_protocol, peer=Peer, port=40000, server_transport=PeerTransport):
+    """Connect a ``peer`` client protocol to ``server_protocol`` (on a
+    ``server_transport``) in memory and run the opening handshake."""
     factory = WebSocketClientFactory("ws://127.0.0.1:8080/", reactor=clock)
     factory.protocol = peer
     client_address = IPv4Address("TCP", "127.0.0.1", port)
     client = factory.buildProtocol(SERVER_ADDRESS)
-    server_io = PeerTransport(server_protocol, isServer=True, hostAddress=SERVER_ADDRESS,
-                              peerAddress=client_address)
+    server_io = server_transport(server_protocol, isServer=True, hostAddress=SERVER_ADDRESS,
+                                 peerAddress=client_address)
     client_io = PeerTransport(client, isServer=False, hostAddress=client_address,
                               peerAddress=SERVER_ADDRESS)
     pump = iosim.connect(server_protocol, server_io, client, client_io, clock=clock)
