@@ -198,6 +198,24 @@ def test_a_refused_request_reads_nothing_more_and_a_peer_that_reads_nothing_is_a
     assert server.site.open_connections == 0
 
 
+def test_after_a_408_the_rest_of_the_request_is_not_read(clock):
+    server = make_server(clock)  # the default header_timeout: 10 s
+    pump, peer, server_io = raw_link(clock, server, UnreadTransport)
+    peer.transport.write(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")
+    pump.flush()
+    clock.advance(10)
+    pump.flush()
+    assert peer.received.startswith(b"HTTP/1.1 408 ")
+    assert refusals(server, "header-timeout") == 1
+    peer.transport.write(b"X-Late: 1\r\n")  # more headers, late: nothing reads them
+    pump.flush()
+    clock.advance(15)  # (no new header deadline was started by those bytes)
+    pump.flush()
+    assert server_io.aborted
+    assert peer.received.count(b"HTTP/1.1") == 1
+    assert refusals(server, "header-timeout") == 1
+
+
 def test_a_header_timeout_of_zero_waits_for_slow_headers(clock):
     server = make_server(clock, header_timeout=0)
     pump, peer, server_io = raw_link(clock, server)
