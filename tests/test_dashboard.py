@@ -425,3 +425,5 @@ async def test_a_snapshot_that_fails_is_logged_and_the_next_one_is_built(logged)
         assert event["log_failure"].check(RuntimeError)
     finally:
         await stop(server, dashboard)
+    dashboard.stopService()  # stopping again (as a parent service may) is harmless
+    assert not [e for e in logged if "log_failure" in e and e is not event]
