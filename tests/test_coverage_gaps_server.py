@@ -265,7 +265,8 @@ def broken_decoder(piece, received_at):
 
 
 @pytest.mark.parametrize("patch", [("protobuf_pieces", broken_pieces),
-                                   ("decode_protobuf", broken_decoder)])
+                                   ("decode_protobuf", broken_decoder)],
+                         ids=["splitting", "decoding"])
 def test_a_decoder_bug_inside_a_big_frame_is_a_bad_frame_and_the_connection_goes_on(
         clock, logged, monkeypatch, patch):
     server = make_server(clock)
