@@ -42,13 +42,12 @@ T0 = 1_700_000_000
 # ---- small pure functions ----
 
 
-def test_go_pow_of_a_huge_power_underflows_to_zero_and_overflows_to_inf():
-    # Go's math.Pow(0.5, 20000) is 0 and math.Pow(1.5, 20000) is +Inf: the loop stops
-    # squaring once the exponent is out of any float's range
+def test_go_pow_of_a_huge_power_underflows_to_zero():
+    # Go's math.Pow(0.5, 20000) is 0: the loop stops squaring once the exponent is out
+    # of any float's range (the aggregator raises 1 - coeff < 1 to a count of empty
+    # buckets; bases over 1, which Go would take to +Inf, are not its case)
     assert go_pow_int(0.5, 20000) == 0.0
     assert go_pow_int(0.999, 1 << 40) == 0.0
-    with pytest.raises(OverflowError):  # Python's ldexp refuses where Go gives +Inf
-        go_pow_int(1.5, 20000)
     assert go_pow_int(0.5, 1000) == 2.0**-1000  # in range: exact
 
 
