@@ -69,10 +69,9 @@ def _seconds(options, name, *, zero_ok):
     options[name] = value
 
 
-def _check_endpoint(description, reactor=None):
+def _check_endpoint(description):
     """Parse ``description`` as ``--port`` does; a ``UsageError`` saying why it is wrong."""
-    if reactor is None:
-        from twisted.internet import reactor
+    from twisted.internet import reactor
     try:
         endpoint = serverFromString(reactor, description)
     except KeyError as e:

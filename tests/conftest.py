@@ -102,6 +102,21 @@ def logged():
     globalLogPublisher.removeObserver(events.append)
 
 
+@pytest.fixture
+def clock():
+    """A ``MemoryReactor`` (memoryreactor.py) that txaio's timers (autobahn's pings and
+    close handshakes) run on too, for the test's length."""
+    import txaio
+    from memoryreactor import MemoryReactor
+
+    clock = MemoryReactor()
+    txaio.use_twisted()
+    saved = txaio.config.loop
+    txaio.config.loop = clock
+    yield clock
+    txaio.config.loop = saved
+
+
 # How long a finished test's connections and timers get to close on their own: closing a
 # connection, stopping a port and autobahn's close handshake finish a few reactor turns
 # after the test's last await.

@@ -163,3 +163,15 @@ async def test_a_percent_escape_in_a_name_is_decoded_once():
         assert code == 200 and body["name"] == "aA", body
     finally:
         await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_name_that_is_not_utf8_is_no_such_revision():
+    server = await serving(fed_aggregator())
+    try:
+        for path in (b"/api/v1/revisions/ns/%FF", b"/api/v1/revisions/%C3%28/rev"):
+            code, body = await get_json(server, path)
+            assert code == 404, path
+            assert body == {"error": "no such revision"}
+    finally:
+        await bounded(server.stopService())

@@ -230,3 +230,19 @@ def test_a_sink_that_does_not_provide_isink_is_refused_at_once():
 
     with pytest.raises(TypeError, match="does not provide ISink"):
         StatsConsumer(DeferredQueue(), [Duck()], clock=Clock())
+
+
+def test_a_failing_sink_without_a_registry_is_still_counted_and_logged(logged):
+    queue = DeferredQueue()
+    broken, good = Broken({"rev-0"}), Recorder()
+    clock = Clock()
+    consumer = StatsConsumer(queue, [broken, good], clock=clock)
+    consumer.startService()
+    queue.put(nth(0))
+    queue.put(nth(1))
+    clock.advance(0)
+    assert good.stats == [nth(0), nth(1)]
+    assert consumer.sink_errors == {"broken": 1}
+    [failure] = [e for e in logged if "log_failure" in e]
+    assert failure["sink"] == "broken" and failure["count"] == 1
+    consumer.stopService()

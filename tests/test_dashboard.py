@@ -362,3 +362,68 @@ class _Once(Factory):
 
     def buildProtocol(self, addr):
         return self._protocol
+
+
+@pytest_twisted.ensureDeferred
+async def test_head_of_the_event_stream_gives_its_headers_and_opens_no_stream():
+    server, _, dashboard = await serving()
+    try:
+        response = await bounded(Agent(reactor).request(
+            b"HEAD", b"http://127.0.0.1:%d/dashboard/events" % port_of(server)))
+        assert response.code == 200
+        assert response.headers.getRawHeaders(b"content-type") == [
+            b"text/event-stream; charset=utf-8"]
+        assert dashboard.viewers == set()
+    finally:
+        await stop(server, dashboard)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_viewer_that_goes_away_is_dropped(logged):
+    server, _, dashboard = await serving(interval=0.1)
+    port = port_of(server)
+    try:
+        leaving, staying = await open_stream(port), await open_stream(port)
+        await bounded(until(lambda: leaving.events and staying.events))
+        leaving.transport.stopProducing()  # the browser tab closed
+        await bounded(leaving.ended)
+        await bounded(until(lambda: len(dashboard.viewers) == 1))
+
+        # a viewer whose connection fails as a snapshot is written is dropped, logged
+        [viewer] = dashboard.viewers
+
+        def gone(data):
+            raise RuntimeError("connection gone for the test")
+
+        viewer.request.write = gone
+        await bounded(until(lambda: not dashboard.viewers))
+        [event] = [e for e in logged if e.get("log_format") == "dashboard viewer dropped"]
+        assert event["log_failure"].check(RuntimeError)
+        staying.transport.stopProducing()  # (here the connection was not really gone)
+        await bounded(staying.ended)
+    finally:
+        await stop(server, dashboard)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_snapshot_that_fails_is_logged_and_the_next_one_is_built(logged):
+    server, aggregator, dashboard = await serving(interval=0.1)
+    real = aggregator.keys
+    failures = []
+
+    def keys():
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("aggregator bug for the test")
+        return real()
+
+    aggregator.keys = keys
+    try:
+        stream = await open_stream(port_of(server))
+        await bounded(until(lambda: stream.events))
+        [event] = [e for e in logged if e.get("log_format") == "dashboard snapshot failed"]
+        assert event["log_failure"].check(RuntimeError)
+    finally:
+        await stop(server, dashboard)
+    dashboard.stopService()  # stopping again (as a parent service may) is harmless
+    assert not [e for e in logged if "log_failure" in e and e is not event]

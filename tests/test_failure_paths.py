@@ -2,12 +2,10 @@
 (memoryreactor.py): a peer that stops answering pings, a shutdown whose peers ignore the
 1012, a connection opened while stopping, a decoder bug, the client's redial backoff. No
 real time passes: every timer (Twisted's and txaio's) runs on the test's clock, which the
-tests advance."""
+tests advance (the ``clock`` fixture of conftest.py)."""
 
 import pytest
-import txaio
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
-from memoryreactor import MemoryReactor
 from twisted.internet._resolver import HostResolution
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -31,18 +29,6 @@ SERVER_ADDRESS = IPv4Address("TCP", "127.0.0.1", 8080)
 def stat(name):
     return StatMessage("ns", name, "activator-1", average_concurrent_requests=1.5,
                        request_count=3.0)
-
-
-@pytest.fixture
-def clock():
-    """A ``MemoryReactor`` that txaio's timers (autobahn's pings and close
-    handshakes) run on too, for the test's length."""
-    clock = MemoryReactor()
-    txaio.use_twisted()
-    saved = txaio.config.loop
-    txaio.config.loop = clock
-    yield clock
-    txaio.config.loop = saved
 
 
 class PeerTransport(iosim.FakeTransport):
@@ -98,15 +84,15 @@ def make_server(clock, **kwargs):
     return server
 
 
-def open_link(clock, server_protocol, peer=Peer, port=40000):
-    """Connect a ``peer`` client protocol to ``server_protocol`` in memory and run the
-    opening handshake."""
+def open_link(clock, server_protocol, peer=Peer, port=40000, server_transport=PeerTransport):
+    """Connect a ``peer`` client protocol to ``server_protocol`` (on a
+    ``server_transport``) in memory and run the opening handshake."""
     factory = WebSocketClientFactory("ws://127.0.0.1:8080/", reactor=clock)
     factory.protocol = peer
     client_address = IPv4Address("TCP", "127.0.0.1", port)
     client = factory.buildProtocol(SERVER_ADDRESS)
-    server_io = PeerTransport(server_protocol, isServer=True, hostAddress=SERVER_ADDRESS,
-                              peerAddress=client_address)
+    server_io = server_transport(server_protocol, isServer=True, hostAddress=SERVER_ADDRESS,
+                                 peerAddress=client_address)
     client_io = PeerTransport(client, isServer=False, hostAddress=client_address,
                               peerAddress=SERVER_ADDRESS)
     pump = iosim.connect(server_protocol, server_io, client, client_io, clock=clock)

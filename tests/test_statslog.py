@@ -11,7 +11,7 @@ import pytest_twisted
 from prometheus_client import CollectorRegistry, generate_latest
 from stats import T, nth
 from twisted.internet import reactor
-from twisted.internet.defer import DeferredQueue
+from twisted.internet.defer import CancelledError, DeferredQueue
 from twisted.internet.task import deferLater
 from wsclient import bounded, until
 
@@ -203,3 +203,49 @@ async def test_close_gives_up_on_a_stuck_reader_after_its_timeout_and_counts_the
         assert b"statserver_stats_log_lines_lost_total" in generate_latest(registry)
     finally:
         reader.close()  # the stuck write fails (EPIPE): the writer thread ends
+
+
+@pytest_twisted.ensureDeferred
+async def test_reopen_of_stdout_keeps_writing_to_stdout(capfd, monkeypatch):
+    # SIGHUP reopens the log file; "-" is not a file to reopen
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    log = StatsLog("-", reactor=reactor)
+    log.start()
+    log.record(nth(1))
+    log.reopen()
+    log.record(nth(2))
+    await bounded(log.close())
+    assert capfd.readouterr().out == nth(1).to_json() + "\n" + nth(2).to_json() + "\n"
+    assert log.lines_written == 2 and log.lines_lost == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_log_that_got_nothing_closes_at_once(tmp_path):
+    path = tmp_path / "stats.jsonl"
+    log = StatsLog(str(path), reactor=reactor)
+    assert log.close().called  # never started either
+    assert not path.exists()
+    log = StatsLog(str(path), reactor=reactor)
+    log.start()  # the writer opens the file
+    await bounded(log.close())
+    assert log.close().called  # closing twice is harmless
+    assert path.read_text() == ""
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cancelled_wait_for_room_does_not_keep_the_others_waiting(tmp_path):
+    # the consumer cancels its wait when it stops; another waiter still gets the room
+    log = StatsLog(str(tmp_path / "stats.jsonl"), reactor=reactor, max_pending=10,
+                   flush_interval=3600)
+    log.start()
+    for i in range(10):
+        log.record(nth(i))
+    log.flush()  # ten lines with the writer: full until it has written five
+    given_up, waiting = log.ready(), log.ready()
+    assert given_up is not None and waiting is not None
+    given_up.addErrback(lambda f: f.trap(CancelledError))
+    given_up.cancel()
+    await bounded(waiting)
+    assert log.ready() is None
+    await bounded(log.close())
+    assert log.lines_written == 10

@@ -89,3 +89,16 @@ def test_a_broken_collector_does_not_stop_the_summary(lines):
     clock.advance(60)
     assert lines()[-1] == "last 60s: 1 stats from 1 pods for 1 revisions, 0 decode errors"
     summary.close()
+
+
+def test_closing_twice_or_unstarted_logs_no_extra_line(lines):
+    clock = Clock()
+    Summary(reactor=clock).close()  # never started: no minute to tell of
+    assert lines() == []
+    summary = Summary(reactor=clock)
+    summary.start()
+    summary.record(StatMessage("ns", "a", "activator-0"))
+    clock.advance(10)
+    summary.close()
+    summary.close()
+    assert lines() == ["last 10s: 1 stats from 1 pods for 1 revisions, 0 decode errors"]

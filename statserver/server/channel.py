@@ -71,9 +71,8 @@ class StatsChannel(HTTPChannel):
             self._header_call = self.callLater(self.header_timeout, self._headers_too_slow)
 
     def _stop_header_deadline(self):
-        if self._header_call is not None:
-            if self._header_call.active():
-                self._header_call.cancel()
+        if self._header_call is not None:  # pending: it sets this to None when it fires
+            self._header_call.cancel()
             self._header_call = None
 
     def dataReceived(self, data):
