@@ -191,7 +191,7 @@ class TypeTable:
             self._types[rt] = g
             for fname, ftype in rt.fields:
                 fbase = gt.base(ftype)
-                field = self._base_type(gt.go_name(fbase) or fbase.go_string(), ftype)
+                field = self._base_type(gt.go_name(fbase) or _type_text(fbase), ftype)
                 self._set_id(field)
                 g.fields.append((fname, field.id))
             return g
