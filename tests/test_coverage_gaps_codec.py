@@ -116,6 +116,9 @@ def test_a_time_whose_nanoseconds_are_out_of_range_is_refused_in_a_typed_decode(
     time_type = msg(i(-66) + u(5) + u(1) + u(1) + s("Time") + u(1) + i(66) + u(0) + u(0) + u(0))
     head = struct_type(65, "Timed", [("T", 66)]) + time_type
     assert decode(head + value(65, fields((0, s(good)))), Timed).T == GoTime(1_700_000_000, 5)
+    # Version 2 (a zone offset with seconds) takes the general route.
+    v2 = go_time(1_700_000_000, 5, offset=3601)
+    assert decode(head + value(65, fields((0, s(v2)))), Timed).T == GoTime(1_700_000_000, 5, 3601)
     with pytest.raises(GobError, match="not a valid Go time.Time encoding"):
         decode(head + value(65, fields((0, s(bad)))), Timed)
     # Generically the bytes stay opaque: nothing claims they are a time.

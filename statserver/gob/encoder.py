@@ -303,8 +303,7 @@ def _type_text(t):
 
 
 def _get_field(value, name):
-    if type(value) is dict:  # the common case, before the slower ABC check
-        return value.get(name)
+    """A struct field of a value that is not a plain dict (``_encode_struct`` reads those)."""
     if value is None:
         return None
     if isinstance(value, Mapping):
