@@ -123,6 +123,21 @@ async def test_send_while_down_fails_at_once():
         await bounded(client.stopService())
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_failed_dial_is_logged_and_tried_again(logged):
+    server = await BareServer().start()
+    url = server.url
+    await server.stop()  # nobody listens there now
+    client = StatsClient(url, reactor=reactor, backoff=Backoff(initial=0.01, random=lambda: 0.0))
+    client.startService()
+    try:
+        await bounded(until(lambda: len(logged.containing(f"cannot connect to {url} (")) >= 2))
+        assert "; next try in 0.01s" in logged.containing(f"cannot connect to {url} (")[0]
+        assert not client.connected and client.connections == 0
+    finally:
+        await bounded(client.stopService())
+
+
 def test_unknown_format_is_refused():
     client = StatsClient("ws://127.0.0.1:1/", reactor=reactor)
     with pytest.raises(ValueError, match="unknown format 'xml'"):
