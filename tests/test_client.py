@@ -4,11 +4,12 @@ autobahn server for what ours never does (stop answering pings)."""
 import pytest
 import pytest_twisted
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
 from stats import run
 from twisted.internet import defer, endpoints, reactor
 from wsclient import bounded, port_of, start_server, take, until, ws_url
 
-from statserver.client import Backoff, NotConnected, StatsClient
+from statserver.client import Backoff, NotConnected, StatsClient, encode_frames
 
 # -- the backoff, as Knative's wait.Backoff{100ms, 1.3, jitter 0.5, 20 steps} --
 
@@ -122,10 +123,27 @@ async def test_send_while_down_fails_at_once():
         await bounded(client.stopService())
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_failed_dial_is_logged_and_tried_again(logged):
+    server = await BareServer().start()
+    url = server.url
+    await server.stop()  # nobody listens there now
+    client = StatsClient(url, reactor=reactor, backoff=Backoff(initial=0.01, random=lambda: 0.0))
+    client.startService()
+    try:
+        await bounded(until(lambda: len(logged.containing(f"cannot connect to {url} (")) >= 2))
+        assert "; next try in 0.01s" in logged.containing(f"cannot connect to {url} (")[0]
+        assert not client.connected and client.connections == 0
+    finally:
+        await bounded(client.stopService())
+
+
 def test_unknown_format_is_refused():
     client = StatsClient("ws://127.0.0.1:1/", reactor=reactor)
     with pytest.raises(ValueError, match="unknown format 'xml'"):
         client.send(run(1), format="xml")
+    with pytest.raises(ValueError, match="unknown format 'xml': use one of gob, protobuf, json"):
+        encode_frames(run(1), "xml")
 
 
 # -- against our own StatsServer --
@@ -142,10 +160,11 @@ def fields(stat):
 async def test_every_format_is_delivered(format):
     server = await start_server(shutdown_timeout=2.0)
     url = ws_url(server)
-    client = StatsClient(url, reactor=reactor)
+    client = StatsClient(url)  # the global reactor
     client.startService()
     try:
         await bounded(client.when_connected())
+        assert client.when_connected().called  # connected already: at once
         sent = run(5)
         frames = await bounded(client.send(sent, format=format))
         assert frames == (1 if format == "protobuf" else 5)
@@ -252,4 +271,102 @@ async def test_a_server_that_does_not_read_makes_sends_wait_then_fail():
             assert await bounded(d) == 100
     finally:
         await bounded(client.stopService())
+        await server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_waiting_sends_fail_when_the_connection_is_lost():
+    server = await BareServer().start()
+    server.factory.protocol = _DeafProtocol
+    client = StatsClient(server.url, reactor=reactor, max_buffer=1 << 30,
+                         backoff=Backoff(initial=60))
+    opened = server.next_open()
+    client.startService()
+    try:
+        peer = await opened
+        await bounded(client.when_connected())
+        batch = run(100)
+        for _ in range(5000):
+            d = client.send(batch, format="json")
+            if not d.called:
+                break
+            await d
+        else:
+            pytest.fail("5000 sends to a server that reads nothing never waited")
+        peer.dropConnection(abort=True)
+        with pytest.raises(NotConnected, match="the connection closed"):
+            await bounded(d)
+        await bounded(client.when_disconnected())
+    finally:
+        await bounded(client.stopService())
+        await server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_stat_the_encoder_refuses_fails_its_send():
+    server = await BareServer().start()
+    client = StatsClient(server.url, reactor=reactor, gob_era="v06")  # int32 counts
+    client.startService()
+    try:
+        await bounded(client.when_connected())
+        from statserver.gob import GobError
+
+        d = client.send(run(1, requests=1e12), format="gob")  # a Deferred, not a raise
+        with pytest.raises(GobError, match="RequestCount 1000000000000.0 does not fit the v06 era's int32"):
+            await bounded(d)
+        assert await bounded(client.send(run(1), format="gob")) == 1  # still connected
+    finally:
+        await bounded(client.stopService())
+        await server.stop()
+
+
+class _DenyingProtocol(_BareServerProtocol):
+    def onConnect(self, request):
+        self.factory.attempts += 1
+        raise ConnectionDeny(404, "no stats here")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refused_websocket_handshake_is_logged_and_dialled_again(logged):
+    server = await BareServer().start()
+    server.factory.protocol = _DenyingProtocol
+    server.factory.attempts = 0
+    client = StatsClient(server.url, reactor=reactor, backoff=Backoff(initial=0.01))
+    client.startService()
+    try:
+        await bounded(until(lambda: server.factory.attempts >= 2))
+        assert not client.connected and client.connections == 0
+        assert client.when_disconnected().called  # not connected: at once
+        assert logged.containing(f"cannot open a WebSocket to {server.url}: ")
+    finally:
+        await bounded(client.stopService())
+        await server.stop()
+
+
+class _SlowHandshakeProtocol(_BareServerProtocol):
+    """Answers the opening handshake when the test says so; records its close code."""
+
+    def onConnect(self, request):
+        self.factory.release = defer.Deferred()
+        self.factory.held.callback(None)
+        return self.factory.release
+
+    def onClose(self, wasClean, code, reason):
+        self.factory.closed.callback(code)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_handshake_that_ends_after_stop_is_closed_with_1000():
+    server = await BareServer().start()
+    server.factory.protocol = _SlowHandshakeProtocol
+    server.factory.held, server.factory.closed = defer.Deferred(), defer.Deferred()
+    client = StatsClient(server.url, reactor=reactor)
+    client.startService()
+    try:
+        await bounded(server.factory.held)  # TCP is up, the upgrade is waiting
+        await bounded(client.stopService())  # nothing open yet: fires at once
+        server.factory.release.callback(None)  # now the server accepts it
+        assert await bounded(server.factory.closed) == 1000
+        assert client.connections == 0 and not client.connected
+    finally:
         await server.stop()

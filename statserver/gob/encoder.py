@@ -191,7 +191,7 @@ class TypeTable:
             self._types[rt] = g
             for fname, ftype in rt.fields:
                 fbase = gt.base(ftype)
-                field = self._base_type(gt.go_name(fbase) or fbase.go_string(), ftype)
+                field = self._base_type(gt.go_name(fbase) or _type_text(fbase), ftype)
                 self._set_id(field)
                 g.fields.append((fname, field.id))
             return g
@@ -303,8 +303,7 @@ def _type_text(t):
 
 
 def _get_field(value, name):
-    if type(value) is dict:  # the common case, before the slower ABC check
-        return value.get(name)
+    """A struct field of a value that is not a plain dict (``_encode_struct`` reads those)."""
     if value is None:
         return None
     if isinstance(value, Mapping):
