@@ -212,8 +212,8 @@ class Run:
         return sample(metrics(self.port), "statserver_stats_received_total")
 
 
-def run_scenario(name, scenario, tmp, quick):
-    extra, stats_log = scenario.server_args(tmp), scenario.stats_log
+def run_scenario(name, scenario, tmp, quick, server_args=()):
+    extra, stats_log = scenario.server_args(tmp) + list(server_args), scenario.stats_log
     run = Run(tmp, extra, stats_log=stats_log)
     stall = received = None
     try:
@@ -471,7 +471,7 @@ class BigBody(Scenario):
 
 
 class ConnectStorm(Scenario):
-    """Thousands of WebSockets dialled at once."""
+    """Thousands of WebSockets dialled at once, then closed at once."""
 
     def run(self, run, quick):
         count = 200 if quick else 3000
@@ -493,6 +493,11 @@ class ConnectStorm(Scenario):
         run.note = f"{ok} upgraded, {failed} failed, in {time.monotonic() - t:.1f}s"
         for s in socks:
             s.close()
+        # the closes are a burst of their own: wait for the server to have taken them all
+        deadline = time.monotonic() + 30
+        while (sample(metrics(run.port), "statserver_connections") > 0
+               and time.monotonic() < deadline):
+            time.sleep(0.1)
 
 
 class EmptyEntries(Scenario):
@@ -572,6 +577,9 @@ def main():
     parser.add_argument("--only", help="comma-separated scenario names: " + ", ".join(SCENARIOS))
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs of each scenario; the median is printed")
+    parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                        help="one more argument for every twist statserver, e.g. "
+                             "--server-arg=--gc-freeze=start (repeatable)")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(SCENARIOS)
     for name in names:
@@ -583,7 +591,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            row = median_row([run_scenario(name, SCENARIOS[name](), tmp, args.quick)
+            row = median_row([run_scenario(name, SCENARIOS[name](), tmp, args.quick, args.server_arg)
                               for _ in range(args.repeat)])
             rows.append(row)
             print(f"  {row['scenario']:15s} probe {row['probe']:7.1f} ms  stall "

@@ -11,7 +11,7 @@ the server's own work. Each
 frame is timed with the server slicing big frames (as it does) and with slicing turned
 off (every frame decoded and queued in one go, as before issue 10).
 
-    python benchmarks/big_frames.py [--repeat 3]
+    python benchmarks/big_frames.py [--repeat 3] [--gc-freeze start]
 """
 
 import argparse
@@ -28,12 +28,13 @@ from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.endpoints import serverFromString
 
+from statserver.gcpolicy import FreezeSurvivors
 from statserver.model import StatMessage
 from statserver.server import service as server_module
 from statserver.server.service import MAX_MESSAGE_SIZE, StatsServer
 from statserver.sinks.consumer import StatsConsumer
 from statserver.sinks.summary import Summary
-from statserver.tap import _aggregator
+from statserver.tap import GC_FREEZE, _aggregator
 from statserver.wire import encode_protobuf
 
 CLIENT = r"""
@@ -114,11 +115,16 @@ async def stall_ms(payload, sliced):
     return worst_cpu * 1000, worst_wall * 1000
 
 
-async def main(repeat):
+async def main(repeat, gc_freeze):
     all_frames = frames()
-    gc.collect()
-    gc.freeze()  # as twist statserver does once started (statserver.tap)
+    # as twist statserver does once started (statserver.tap, --gc-freeze)
+    if gc_freeze == "survivors":
+        FreezeSurvivors().start()
+    else:
+        gc.collect()
+        gc.freeze()
     print(machine())
+    print(f"--gc-freeze {gc_freeze}")
     print(f"default max message size: {MAX_MESSAGE_SIZE:,} bytes")
     print(f"medians of {repeat} runs; CPU: the reactor thread's CPU time between two probes "
           "(the server's own work); wall: how late the probe ran (adds the machine's noise)")
@@ -136,5 +142,7 @@ async def main(repeat):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--gc-freeze", choices=GC_FREEZE, default=GC_FREEZE[0],
+                        help="as twist statserver's option (default: %(default)s)")
     args = parser.parse_args()
-    task.react(lambda _: ensureDeferred(main(args.repeat)))
+    task.react(lambda _: ensureDeferred(main(args.repeat, args.gc_freeze)))

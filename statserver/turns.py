@@ -43,10 +43,10 @@ def limit_events_per_turn(reactor, limit=EVENTS_PER_TURN):
     if isinstance(original, _CappedPoller):
         original.limit = limit
         return lambda: None
-    reactor._poller = _CappedPoller(original, limit)
+    capped = reactor._poller = _CappedPoller(original, limit)
 
     def undo():
-        if reactor._poller.__class__ is _CappedPoller:
+        if reactor._poller is capped:  # (not if something replaced it since)
             reactor._poller = original
 
     return undo

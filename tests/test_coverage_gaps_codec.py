@@ -39,6 +39,7 @@ POINT = struct_type(65, "Point", [("X", 2), ("Y", 2)])
     (array_type(65, 2, -1), "array type 65 has negative length -1"),
     (struct_type(65, "S", [("A", 2), ("A", 2)]), "struct type 65 has two fields named 'A'"),
     (struct_type(65, "S", [("", 2)]), "struct type 65 has a field with an empty name"),
+    (msg(i(-65) + u(0)), "type definition 65 names no kind"),
 ])
 def test_an_unsound_type_definition_is_refused_before_its_value(defn, words):
     with pytest.raises(GobError, match=words):

@@ -66,6 +66,26 @@ def test_a_full_collection_comes_after_every_second_middle_one(policy):
     assert policy.freezes == 0  # stopped: the collections no longer freeze
 
 
+def test_starting_or_stopping_twice_is_harmless(policy):
+    callbacks = len(gc.callbacks)
+    policy.start()
+    policy.start()
+    assert len(gc.callbacks) == callbacks + 1
+    policy.stop()
+    policy.stop()
+    assert len(gc.callbacks) == callbacks
+
+
+def test_a_policy_without_a_registry_freezes_all_the_same():
+    policy = FreezeSurvivors()  # as benchmarks/big_frames.py runs it
+    policy.start()
+    try:
+        gc.collect()
+        assert policy.freezes == 1
+    finally:
+        policy.stop()
+
+
 def test_young_collections_do_not_freeze(policy):
     policy.start()
     gc.collect(0)
@@ -148,6 +168,31 @@ async def test_the_command_caps_the_reactors_turns_while_it_runs():
     finally:
         await bounded(service.stopService())
     assert reactor._poller is before
+
+
+def test_capping_twice_sets_the_new_limit_and_one_undo_restores():
+    before = reactor._poller
+    undo = limit_events_per_turn(reactor, 7)
+    try:
+        again = limit_events_per_turn(reactor, 9)
+        assert reactor._poller.limit == 9
+        again()  # the first cap's undo is the one that restores
+        assert reactor._poller.limit == 9
+    finally:
+        undo()
+    assert reactor._poller is before
+
+
+def test_undo_leaves_a_poller_someone_else_installed_since():
+    before = reactor._poller
+    undo = limit_events_per_turn(reactor, 7)
+    theirs = _CappedPoller(before, 3)
+    reactor._poller = theirs
+    try:
+        undo()
+        assert reactor._poller is theirs
+    finally:
+        reactor._poller = before
 
 
 def test_a_reactor_without_epoll_is_left_alone():

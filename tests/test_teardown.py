@@ -17,6 +17,7 @@ from wsclient import (
     raw_connect,
     raw_websocket,
     until,
+    upgrade_request,
 )
 
 from statserver.aggregation.aggregator import Aggregator
@@ -75,6 +76,11 @@ async def every_way_a_connection_ends(port):
     raw = await raw_websocket(port)
     raw.transport.write(client_frame(2, b"\xff\x00 not a stat"))
     raw.transport.abortConnection()
+    # an upgrade autobahn refuses (a WebSocket version it does not speak): it keeps HTTP
+    raw = await raw_connect(port)
+    raw.transport.write(upgrade_request().replace(b"Version: 13", b"Version: 99"))
+    await raw.until_received(b"HTTP/1.1 400")
+    raw.transport.loseConnection()
     # plain HTTP: each endpoint, a request the server refuses, one left half-written
     for path in (b"/healthz", b"/metrics", b"/api/v1/revisions", b"/dashboard/", b"/",
                  b"/dashboard/history?ns=ns&name=rev-1"):
