@@ -399,7 +399,7 @@ async def test_a_viewer_that_goes_away_is_dropped(logged):
         await bounded(until(lambda: not dashboard.viewers))
         [event] = [e for e in logged if e.get("log_format") == "dashboard viewer dropped"]
         assert event["log_failure"].check(RuntimeError)
-        staying.transport.stopProducing()  # (here the connection was not really gone)
+        # (here the connection was not really gone): the server ends it
         await bounded(staying.ended)
     finally:
         await stop(server, dashboard)

@@ -229,7 +229,12 @@ class Dashboard(Service):
             viewer.send(event)
         except Exception:  # its connection went away under us: it is done
             self._log.failure("dashboard viewer dropped")
+            request = viewer.request
             self._drop(viewer)
+            try:  # and if the connection is still there, an unwritable stream ends it
+                request.loseConnection()
+            except Exception:
+                pass
 
     def server_figures(self, now):
         """The server's figures now: stats/s by format, decode errors/s and rejected
