@@ -171,9 +171,9 @@ class StatsClient(service.Service):
         self._endpoint = endpoints.HostnameEndpoint(reactor, host, port,
                                                     timeout=handshake_timeout)
         if secure:
-            from twisted.internet.ssl import optionsForClientTLS
+            from statserver.tls import client_tls
 
-            self._endpoint = endpoints.wrapClientTLS(optionsForClientTLS(host), self._endpoint)
+            self._endpoint = client_tls(host, self._endpoint)
         self._protocol = None  # the open connection, if any
         self._dialing = None  # the Deferred of a dial in progress
         self._redial = None  # the delayed call of the next dial

@@ -66,9 +66,16 @@ def parse_args(argv=None):
     if args.stats is None and args.duration is None:
         args.stats = 10000
     try:
-        parse_url(args.url)
+        secure, host, _port = parse_url(args.url)[:3]
     except Exception as e:
         p.error(f"--url: {e}")
+    if secure:
+        from statserver.tls import TLSUnavailable, tls_options
+
+        try:  # here, once, rather than as every connection's failure
+            tls_options(host)
+        except TLSUnavailable as e:
+            p.error(f"--url: {e}")
     try:  # an unknown era, or a codec that cannot encode: one readable line
         encode_frames(stat_pool(0, 0, 1), args.format, args.era)
     except Exception as e:
@@ -270,9 +277,9 @@ async def run_connection(reactor, args, worker, conn, senders):
     secure, host, port = parse_url(args.url)[:3]
     ep = endpoints.HostnameEndpoint(reactor, host, port, timeout=5)
     if secure:
-        from twisted.internet.ssl import optionsForClientTLS
+        from statserver.tls import client_tls
 
-        ep = endpoints.wrapClientTLS(optionsForClientTLS(host), ep)
+        ep = client_tls(host, ep)
     try:
         await ep.connect(factory)
     except Exception as e:
