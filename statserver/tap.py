@@ -369,6 +369,10 @@ class StatserverService(MultiService):
     It also raises the open-files limit before binding, logs where it listens, makes a failed
     bind end the command with a non-zero status, and handles SIGTERM (exit 0 after a clean
     stop rather than dying of the signal, as ``twist`` would) and SIGHUP while it runs.
+    While it runs, the garbage collector freezes what survives its full collections
+    (``gc_freeze``: ``"survivors"``, or ``"start"`` for only the imports;
+    ``statserver.gcpolicy``) and a reactor turn handles at most 100 I/O events
+    (``statserver.turns``).
     """
 
     def __init__(
