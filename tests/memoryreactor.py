@@ -13,14 +13,19 @@ from zope.interface import implementer
 
 
 @implementer(IHostnameResolver)
-class LoopbackResolver:
-    """Resolves every name, at once, to 127.0.0.1."""
+class FixedResolver:
+    """Resolves every name, at once, to the IPv4 ``hosts`` given (none: every dial fails
+    in name resolution)."""
+
+    def __init__(self, hosts=("127.0.0.1",)):
+        self.hosts = hosts
 
     def resolveHostName(self, receiver, hostName, portNumber=0, addressTypes=None,
                         transportSemantics="TCP"):
         resolution = HostResolution(hostName)
         receiver.resolutionBegan(resolution)
-        receiver.addressResolved(IPv4Address("TCP", "127.0.0.1", portNumber))
+        for host in self.hosts:
+            receiver.addressResolved(IPv4Address("TCP", host, portNumber))
         receiver.resolutionComplete()
         return resolution
 
@@ -29,12 +34,12 @@ class LoopbackResolver:
 class MemoryReactor(MemoryReactorClock):
     """A ``MemoryReactorClock`` that has not stopped until ``stop``, runs
     ``callWhenRunning`` calls at once once it runs (or ``running`` is set), and resolves
-    names with ``nameResolver`` (``LoopbackResolver`` until one is installed)."""
+    names with ``nameResolver`` (``FixedResolver()``, 127.0.0.1, until one is installed)."""
 
     def __init__(self):
         super().__init__()
         self.hasRun = self.hasStopped = self.hasCrashed = False
-        self.nameResolver = LoopbackResolver()
+        self.nameResolver = FixedResolver()
 
     def installNameResolver(self, resolver):
         previous, self.nameResolver = self.nameResolver, resolver

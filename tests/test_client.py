@@ -238,18 +238,31 @@ class _DeafProtocol(_BareServerProtocol):
         super().onOpen()
 
 
-@pytest_twisted.ensureDeferred
-async def test_a_server_that_does_not_read_makes_sends_wait_then_fail():
-    from statserver.client import SendBufferFull
-
+async def connected_to_a_deaf_server(**client_options):
+    """A started ``BareServer`` that stops reading each connection once it opens, a
+    ``StatsClient`` (with ``client_options``) connected to it, and the server's side of
+    that connection; both stopped again if the connection does not open."""
     server = await BareServer().start()
     server.factory.protocol = _DeafProtocol
-    client = StatsClient(server.url, reactor=reactor, max_buffer=256 * 1024)
+    client = StatsClient(server.url, reactor=reactor, **client_options)
     opened = server.next_open()
     client.startService()
     try:
         peer = await opened
         await bounded(client.when_connected())
+    except BaseException:
+        await bounded(client.stopService())
+        await server.stop()
+        raise
+    return server, client, peer
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_server_that_does_not_read_makes_sends_wait_then_fail():
+    from statserver.client import SendBufferFull
+
+    server, client, peer = await connected_to_a_deaf_server(max_buffer=256 * 1024)
+    try:
         batch = run(100)
         waiting = []
         # The kernel's buffers fill first, then Twisted's; then sends wait, then fail.
@@ -276,15 +289,9 @@ async def test_a_server_that_does_not_read_makes_sends_wait_then_fail():
 
 @pytest_twisted.ensureDeferred
 async def test_waiting_sends_fail_when_the_connection_is_lost():
-    server = await BareServer().start()
-    server.factory.protocol = _DeafProtocol
-    client = StatsClient(server.url, reactor=reactor, max_buffer=1 << 30,
-                         backoff=Backoff(initial=60))
-    opened = server.next_open()
-    client.startService()
+    server, client, peer = await connected_to_a_deaf_server(max_buffer=1 << 30,
+                                                            backoff=Backoff(initial=60))
     try:
-        peer = await opened
-        await bounded(client.when_connected())
         batch = run(100)
         for _ in range(5000):
             d = client.send(batch, format="json")

@@ -6,14 +6,13 @@ tests advance (the ``clock`` fixture of conftest.py)."""
 
 import pytest
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from memoryreactor import FixedResolver
 from twisted.internet._resolver import HostResolution
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import ConnectionRefusedError
-from twisted.internet.interfaces import IHostnameResolver
 from twisted.python.failure import Failure
 from twisted.test import iosim
-from zope.interface import implementer
 
 from statserver.client import Backoff, StatsClient
 from statserver.constants import CLOSE_SERVICE_RESTART
@@ -230,16 +229,11 @@ def test_a_decoder_bug_is_a_bad_frame_logged_with_its_traceback(clock, logged, m
     assert errors() == before + 1
 
 
-@implementer(IHostnameResolver)
-class NoAddresses:
+class NoAddresses(FixedResolver):
     """A resolver that finds no address for any name: every dial fails at once."""
 
-    def resolveHostName(self, receiver, hostName, portNumber=0, addressTypes=None,
-                        transportSemantics="TCP"):
-        resolution = HostResolution(hostName)
-        receiver.resolutionBegan(resolution)
-        receiver.resolutionComplete()
-        return resolution
+    def __init__(self):
+        super().__init__(hosts=())
 
 
 def refuse_last_dial(clock):
@@ -276,6 +270,7 @@ class CountingResolver(NoAddresses):
     a wait cannot spin the clock's ``advance`` forever."""
 
     def __init__(self, limit=100):
+        super().__init__()
         self.lookups = 0
         self.limit = limit
 
