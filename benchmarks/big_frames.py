@@ -15,7 +15,6 @@ off (every frame decoded and queued in one go, as before issue 10).
 """
 
 import argparse
-import gc
 import os
 import statistics
 import subprocess
@@ -118,11 +117,7 @@ async def stall_ms(payload, sliced):
 async def main(repeat, gc_freeze):
     all_frames = frames()
     # as twist statserver does once started (statserver.tap, --gc-freeze)
-    if gc_freeze == "survivors":
-        FreezeSurvivors().start()
-    else:
-        gc.collect()
-        gc.freeze()
+    FreezeSurvivors().start(after_full_collections=gc_freeze == "survivors")
     print(machine())
     print(f"--gc-freeze {gc_freeze}")
     print(f"default max message size: {MAX_MESSAGE_SIZE:,} bytes")

@@ -40,12 +40,13 @@ class FreezeSurvivors:
                   "what survived its full collections); freed by reference counting only",
                   registry=registry).set_function(gc.get_freeze_count)
 
-    def start(self):
-        """Collect and freeze once now (what the imports made), then after every full
+    def start(self, after_full_collections=True):
+        """Collect and freeze once now (what the imports made), then, unless
+        ``after_full_collections`` is false (``--gc-freeze start``), after every full
         collection."""
         gc.collect()
         gc.freeze()
-        if not self._installed:
+        if after_full_collections and not self._installed:
             gc.callbacks.append(self._collected)
             self._thresholds = gc.get_threshold()
             gc.set_threshold(self._thresholds[0], self._thresholds[1], FULL_EVERY)

@@ -110,8 +110,7 @@ class Dashboard(Service):
             self._loop.stop()
         self._cooperator.stop()
         for viewer in list(self.viewers):
-            request = viewer.request
-            self._drop(viewer)
+            request = self._drop(viewer)
             try:
                 request.finish()
             except Exception:  # the connection is already gone
@@ -141,15 +140,18 @@ class Dashboard(Service):
         return True
 
     def _drop(self, viewer):
-        if viewer in self.viewers:
-            self.viewers.discard(viewer)
-            try:
-                viewer.request.unregisterProducer()
-            except Exception:
-                pass
-            # a request whose connection is gone keeps its producer: untied, the two go
-            # by reference counting alone (statserver/gcpolicy.py)
-            viewer.request = None
+        """Forget ``viewer``; its request (None if it was dropped already)."""
+        if viewer not in self.viewers:
+            return None
+        self.viewers.discard(viewer)
+        request, viewer.request = viewer.request, None
+        try:
+            request.unregisterProducer()
+        except Exception:
+            pass
+        # (viewer.request is None: a request whose connection is gone keeps its producer;
+        # untied, the two go by reference counting alone, statserver/gcpolicy.py)
+        return request
 
     # ---- snapshots ----
 
@@ -229,8 +231,7 @@ class Dashboard(Service):
             viewer.send(event)
         except Exception:  # its connection went away under us: it is done
             self._log.failure("dashboard viewer dropped")
-            request = viewer.request
-            self._drop(viewer)
+            request = self._drop(viewer)
             try:  # and if the connection is still there, an unwritable stream ends it
                 request.loseConnection()
             except Exception:
