@@ -36,7 +36,7 @@ from _bench import machine
 from ingest import free_port, our_server
 
 from statserver.model import StatMessage
-from statserver.server.protocol import unmask
+from statserver.server.framing import unmask
 from statserver.wire import encode_json, encode_protobuf
 
 MB = 1 << 20

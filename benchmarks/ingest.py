@@ -148,7 +148,7 @@ LAYERS = [
     ("queueing (DeferredQueue, consumer)", ("twisted/internet/defer.py",
                                             "statserver/sinks/consumer.py")),
     ("WebSocket framing (autobahn, our unmasking)", (
-        "autobahn/", "txaio/", "unmask (statserver/server/protocol.py",
+        "autobahn/", "txaio/", "statserver/server/framing.py",
         "StatsServerProtocol.onFrameData", "StatsServerProtocol.onMessageEnd")),
     ("server glue (statserver/server/service.py)", ("statserver/server/service.py",
                                             "statserver/server/protocol.py")),
@@ -187,18 +187,28 @@ def somaxconn():
 
 def many_connections(args, peers):
     """``--many``: ``--many-connections`` connections each sending one stat a second in a
-    frame of its own for ``--many-seconds``, from ``--load-processes`` (default 16)
-    ``statserver-load`` processes started a second apart on any core, into our
-    server and into the Go refserver (when built), each pinned to one core, in turn;
-    prints each server's CPU seconds for the whole load (connecting included) and their
-    ratio."""
+    frame of its own for ``--many-seconds``, into our server and into the Go refserver
+    (when built), each pinned to one core, in turn; prints each server's CPU seconds for
+    the whole load (connecting and closing included) and their ratio.
+
+    The load is the Go activator (``-rate 1``, the connections opened over
+    ``--many-ramp`` seconds, as a fleet comes up), pinned to the other cores, so that it
+    takes little of the machine and none of the server's core. Without the Go peers (or
+    with ``--many-load python``) it is ``--load-processes`` (default 16) ``statserver-load``
+    processes started a second apart on any core, which take both cores' time and make
+    the figures noisier."""
     conns, seconds = args.many_connections, args.many_seconds
     total = conns * seconds
     taskset = shutil.which("taskset")
     cores = sorted(os.sched_getaffinity(0))
     server_pin = (taskset, "-c", str(cores[0])) if taskset else ()
+    go_load = peers is not None and args.many_load == "go"
+    load_pin = (taskset, "-c", ",".join(map(str, cores[1:]))) if taskset and len(cores) > 1 else ()
     print(f"{conns} connections x 1 stat/s for {seconds} s ({total} stats), 1 stat a frame; "
-          f"servers pinned to core {cores[0] if server_pin else '(none: no taskset)'}:",
+          f"servers pinned to core {cores[0] if server_pin else '(none: no taskset)'}; load: "
+          + (f"the Go activator{' on cores ' + load_pin[2] if load_pin else ''}, opening "
+             f"over {args.many_ramp} s" if go_load else
+             f"{args.load_processes} statserver-load processes a second apart"),
           flush=True)
     for fmt in [f for f in args.formats.split(",") if f != "json"]:
         # Go listens with the system's somaxconn as its backlog; Twisted's default is 50,
@@ -214,14 +224,22 @@ def many_connections(args, peers):
                 s.wait_ready()
             for _ in range(args.repeat or 3):
                 for s in servers:
-                    # A fleet comes up over seconds, not all at once: the load processes
-                    # start a second apart.
-                    procs = args.load_processes
-                    loads = [[sys.executable, "-m", "statserver.load", "--url", s.url,
-                              "--format", fmt, "--batch", "1", "--connections",
-                              str(conns // procs + (k < conns % procs)), "--stats",
-                              str(seconds), "--rate", "1"] for k in range(procs)]
-                    rate, cpu = measure(s, loads, total, seconds * 10 + 120, stagger=1.0)
+                    if go_load:
+                        loads = [[*load_pin, str(peers / "activator"), "-url", s.url, "-era",
+                                  "proto" if fmt == "protobuf" else "seed", "-conns",
+                                  str(conns), "-n", str(seconds), "-batch", "1", "-rate", "1",
+                                  "-ramp", f"{args.many_ramp}s"]]
+                        stagger = 0.0
+                    else:
+                        # A fleet comes up over seconds, not all at once: the load
+                        # processes start a second apart.
+                        procs = args.load_processes
+                        loads = [[sys.executable, "-m", "statserver.load", "--url", s.url,
+                                  "--format", fmt, "--batch", "1", "--connections",
+                                  str(conns // procs + (k < conns % procs)), "--stats",
+                                  str(seconds), "--rate", "1"] for k in range(procs)]
+                        stagger = 1.0
+                    rate, cpu = measure(s, loads, total, seconds * 10 + 120, stagger=stagger)
                     res[s.name].append((cpu * s.last_total / 100_000, s.last_total))
         finally:
             for s in servers:
@@ -347,6 +365,10 @@ def main(argv=None):
                    help="many connections at 1 stat/s each, servers pinned to one core")
     p.add_argument("--many-connections", type=int, default=2000)
     p.add_argument("--many-seconds", type=int, default=20)
+    p.add_argument("--many-ramp", type=float, default=10.0,
+                   help="seconds over which --many's Go load opens its connections")
+    p.add_argument("--many-load", choices=("go", "python"), default="go",
+                   help="--many's load: the Go activator (when built) or statserver-load")
     args = p.parse_args(argv)
     if args.many:
         print(f"machine: {machine()}", flush=True)

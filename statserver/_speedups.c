@@ -1,6 +1,7 @@
 /* statserver._speedups: compiled fast paths of statserver.wire.decode_protobuf, of
  * statserver.sinks.summary's per-stat set updates (summary_add) and of the common case of
- * statserver.aggregation.aggregator.Aggregator.record_many (aggregate_record_many), at the end.
+ * statserver.aggregation.aggregator.Aggregator.record_many (aggregate_record_many), and of
+ * cutting a read into whole WebSocket data frames (split_frames), at the end.
  *
  * decode_protobuf(payload, received_at=None) reads a WireStatMessages frame
  * (statserver/wire/stat.proto) straight from the protobuf wire format into StatMessage
@@ -909,6 +910,97 @@ done:
     return result;
 }
 
+/* ---- split_frames: whole client data frames at the start of a read ----
+ *
+ * The pure function in statserver.server.framing (pure_split_frames) is the reference:
+ * the same list of (payload, is_binary, end) for every input. A frame qualifies when its
+ * first byte is 0x81 or 0x82 (FIN, no RSV bits, text or binary), it is masked, its
+ * length is in its shortest form (and under 2**63), its payload is at most max_payload
+ * bytes when max_payload is positive, and all of it is in the buffer. */
+
+static PyObject *
+split_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "split_frames(data, max_payload) takes 2 arguments");
+        return NULL;
+    }
+    long long max_payload = PyLong_AsLongLong(args[1]);
+    if (max_payload == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *frames = PyList_New(0);
+    if (frames == NULL)
+        goto fail;
+    const uint8_t *data = view.buf;
+    Py_ssize_t n = view.len, pos = 0;
+    while (n - pos >= 6) {
+        uint8_t first = data[pos], second = data[pos + 1];
+        if ((first != 0x81 && first != 0x82) || !(second & 0x80))
+            break;
+        uint64_t length = second & 0x7F;
+        Py_ssize_t head;
+        if (length < 126) {
+            head = pos + 6;
+        } else if (length == 126) {
+            head = pos + 8;
+            if (head > n)
+                break;
+            length = ((uint64_t)data[pos + 2] << 8) | data[pos + 3];
+            if (length < 126)
+                break;
+        } else {
+            head = pos + 14;
+            if (head > n)
+                break;
+            length = 0;
+            for (int i = 2; i < 10; i++)
+                length = (length << 8) | data[pos + i];
+            if (length < 0x10000 || length > (uint64_t)INT64_MAX)
+                break;
+        }
+        if (length > (uint64_t)(n - head))
+            break;
+        if (max_payload > 0 && length > (uint64_t)max_payload)
+            break;
+        Py_ssize_t size = (Py_ssize_t)length;
+        PyObject *payload = PyBytes_FromStringAndSize(NULL, size);
+        if (payload == NULL)
+            goto fail;
+        uint8_t *out = (uint8_t *)PyBytes_AS_STRING(payload);
+        const uint8_t *mask = data + head - 4, *in = data + head;
+        uint32_t mask32;
+        memcpy(&mask32, mask, 4);
+        uint64_t mask64 = ((uint64_t)mask32 << 32) | mask32;
+        Py_ssize_t i = 0;
+        for (; i + 8 <= size; i += 8) {  /* a multiple of 4 in: the mask lines up again */
+            uint64_t word;
+            memcpy(&word, in + i, 8);
+            word ^= mask64;
+            memcpy(out + i, &word, 8);
+        }
+        for (; i < size; i++)
+            out[i] = in[i] ^ mask[i & 3];
+        Py_ssize_t end = head + size;
+        PyObject *item = Py_BuildValue("(NOn)", payload, first == 0x82 ? Py_True : Py_False,
+                                       end);
+        if (item == NULL || PyList_Append(frames, item) < 0) {
+            Py_XDECREF(item);
+            goto fail;
+        }
+        Py_DECREF(item);
+        pos = end;
+    }
+    PyBuffer_Release(&view);
+    return frames;
+fail:
+    Py_XDECREF(frames);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"decode_protobuf", (PyCFunction)(void (*)(void))decode_protobuf,
      METH_FASTCALL | METH_KEYWORDS,
@@ -925,6 +1017,10 @@ static PyMethodDef methods[] = {
      METH_FASTCALL,
      "aggregate_record_many(aggregator, stats, pure_record_many)\n--\n\n"
      "Aggregator.record_many: the common case here, each other stat by the pure code."},
+    {"split_frames", (PyCFunction)(void (*)(void))split_frames, METH_FASTCALL,
+     "split_frames(data, max_payload)\n--\n\n"
+     "The whole masked data frames at the start of data, as\n"
+     "statserver.server.framing.pure_split_frames."},
     {"summary_add", (PyCFunction)(void (*)(void))summary_add, METH_FASTCALL,
      "summary_add(stats, pods, revisions)\n--\n\n"
      "Add the stats' pods (but \"\") and (namespace, name) pairs to the two sets."},

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stats import run
 from wsclient import bounded, connect, port_of, start_server, take, until
 
-from statserver.server.protocol import BIGINT_UNMASK_MAX, unmask
+from statserver.server.framing import BIGINT_UNMASK_MAX, unmask
 from statserver.wire import encode_protobuf
 
 

@@ -46,6 +46,9 @@ func sendOn(cfg *config, c int) (res result) {
 	if cfg.host != "" {
 		header.Set("Host", cfg.host)
 	}
+	if cfg.ramp > 0 {
+		time.Sleep(cfg.ramp * time.Duration(c) / time.Duration(cfg.conns))
+	}
 	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 	ws, _, err := dialer.Dial(cfg.url, header)
 	if err != nil {
@@ -86,7 +89,13 @@ func sendOn(cfg *config, c int) (res result) {
 		return res
 	}
 
-	clock := func(int) time.Time { return time.Now() }
+	began := time.Now()
+	clock := func(frame int) time.Time {
+		if cfg.rate > 0 { // frame k leaves k/rate seconds after the first
+			time.Sleep(time.Until(began.Add(time.Duration(float64(frame) / cfg.rate * float64(time.Second)))))
+		}
+		return time.Now()
+	}
 	err = frames(cfg, c, clock, func(f Frame) bool {
 		kind := websocket.BinaryMessage
 		if f.Text {

@@ -33,6 +33,8 @@ type config struct {
 	waitClose time.Duration
 	sentPath  string
 	dump      bool
+	rate      float64       // frames a second on each connection; 0: as fast as it can
+	ramp      time.Duration // connections open spread evenly over this long
 }
 
 func main() {
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	flags.IntVar(&cfg.batch, "batch", 1, "stats a frame for the protobuf eras (the others send one a frame)")
 	flags.DurationVar(&cfg.ping, "ping", 0, "ping the server this often while sending, and once more at the end; each ping must be answered within 10s")
 	flags.DurationVar(&cfg.waitClose, "wait-close", 0, "after sending, wait up to this long for the server to close and print its close code")
+	flags.Float64Var(&cfg.rate, "rate", 0, "frames a second on each connection (0: as fast as the server reads), as a fleet of pods sends")
+	flags.DurationVar(&cfg.ramp, "ramp", 0, "open the connections spread evenly over this long instead of all at once")
 	flags.StringVar(&cfg.sentPath, "sent", "", "write the stats sent to this file, one JSON object a line")
 	flags.BoolVar(&cfg.dump, "dump", false, "write the frames to stdout as JSON lines (era, opcode, frame, stats) instead of sending them")
 	if err := flags.Parse(args); err != nil {
@@ -68,8 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case cfg.era == nil:
 		fmt.Fprintf(stderr, "activator: unknown era %q (one of %s)\n", eraName, strings.Join(EraNames(), ", "))
 		return 2
-	case cfg.conns < 1 || cfg.n < 0 || cfg.batch < 1:
-		fmt.Fprintln(stderr, "activator: -conns and -batch must be at least 1, -n at least 0")
+	case cfg.conns < 1 || cfg.n < 0 || cfg.batch < 1 || cfg.rate < 0 || cfg.ramp < 0:
+		fmt.Fprintln(stderr, "activator: -conns and -batch must be at least 1, -n, -rate and -ramp at least 0")
 		return 2
 	}
 	if cfg.dump {

@@ -1,10 +1,8 @@
 """The autobahn side: one protocol instance per sender connection."""
 
-import pprint
-
+import autobahn.twisted.websocket
 import autobahn.websocket.protocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket.xormasker import create_xor_masker
 from twisted.internet.defer import succeed
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -17,6 +15,7 @@ from statserver.constants import (
 from statserver.interfaces import IStatsConnection
 from statserver.ratelimit import LimitedLog
 from statserver.server.connections import ConnectionInfo
+from statserver.server.framing import split_frames, unmask
 
 #: Bytes a connection may have waiting to be sent (pongs, pings, a close: the server
 #: sends nothing else) before it is closed with 1008: a peer sending pings and never
@@ -32,47 +31,40 @@ def outgoing_bytes(transport):
     except (AttributeError, TypeError):
         return 0
 
-# Up to this many bytes, one big-integer XOR unmasks faster than autobahn's masker
-# object (0.3-0.7 µs against 2.2-2.4 µs with autobahn 26's native masker); above it the
-# native one wins (8 KB: 2.7 µs against 9.8).
-BIGINT_UNMASK_MAX = 2048
+class _Lazy:
+    """``func(*args, **kwargs)``'s text, made only when it is formatted."""
 
+    __slots__ = ("func", "args", "kwargs")
 
-class _LazyPformat:
-    """``pprint.pformat(obj)``, made only when the text is wanted."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj):
-        self.obj = obj
+    def __init__(self, func, *args, **kwargs):
+        self.func, self.args, self.kwargs = func, args, kwargs
 
     def __format__(self, spec):
-        return format(pprint.pformat(self.obj), spec)
+        return format(str(self), spec)
 
     def __str__(self):
-        return pprint.pformat(self.obj)
+        return str(self.func(*self.args, **self.kwargs))
 
     __repr__ = __str__
 
 
-# Every autobahn connection pretty-prints its ~40 options for a debug log line, whether
-# debug logging is on or not: 18 % of the server's CPU while 2,000 connections open
-# (benchmarks/README.md). The line's text, when it is logged, is the same.
-if hasattr(autobahn.websocket.protocol, "pformat"):  # pragma: no branch - autobahn releases without it
-    autobahn.websocket.protocol.pformat = _LazyPformat
+def _lazily(func):
+    return lambda *args, **kwargs: _Lazy(func, *args, **kwargs)
 
 
-def unmask(data, mask, offset=0):
-    """``data`` XORed with the 4-byte WebSocket ``mask``, starting ``offset`` bytes into
-    the frame's payload (a frame can arrive over several reads)."""
-    offset &= 3
-    if offset:
-        mask = mask[offset:] + mask[:offset]
-    n = len(data)
-    if n > BIGINT_UNMASK_MAX:
-        return create_xor_masker(mask, n).process(data)
-    key = (mask * ((n >> 2) + 1))[:n]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
+# autobahn builds the arguments of its debug log lines whether debug logging is on or
+# not: every connection pretty-prints its ~40 options (18 % of the server's CPU while
+# 2,000 connections open, benchmarks/README.md), and its connection and handshake steps
+# name themselves with hltype/hlval (inspect and click styling, a few µs each; seven
+# times a connection). Those names are only ever log arguments there: they become lazy,
+# and a line that is logged has the same text.
+for _module, _names in (
+    (autobahn.websocket.protocol, ("pformat", "hltype", "hlval")),
+    (autobahn.twisted.websocket, ("hltype", "hlval")),
+):
+    for _name in _names:
+        if hasattr(_module, _name):  # pragma: no branch - autobahn releases without it
+            setattr(_module, _name, _lazily(getattr(_module, _name)))
 
 
 @implementer(IStatsConnection)
@@ -93,6 +85,8 @@ class StatsServerProtocol(WebSocketServerProtocol):
         # timeout again once reading resumes (public: what tests of backpressure watch)
         self.ping_timed_out_while_paused = False
         self.info = None  # a ConnectionInfo once open (/api/v1/connections)
+        self._fast_frames = False  # whole data frames skip autobahn's parser (once open)
+        self._fast_max_payload = 0
 
     def connectionMade(self):
         super().connectionMade()
@@ -108,11 +102,60 @@ class StatsServerProtocol(WebSocketServerProtocol):
             pass
 
     def onOpen(self):
+        # the fast path takes frames autobahn would hand over unchanged: not with
+        # compression, UTF-8 validation, frame logging or timing on
+        limits = [n for n in (self.maxFramePayloadSize, self.maxMessagePayloadSize) if n > 0]
+        self._fast_max_payload = min(limits, default=0)
+        self._fast_frames = not (
+            self._perMessageCompress is not None
+            or self.utf8validateIncoming
+            or self.logFrames
+            or self.logOctets
+            or self.trackedTimings
+        )
         try:
             self.info = ConnectionInfo(self.peer, int(self.factory.reactor.seconds() * 1e9))
             self.factory.stats_server.connection_opened(self)
         except Exception:
             self._log.failure("Unexpected error opening {peer}", peer=self.peer)
+
+    def dataReceived(self, data):
+        # Whole data frames go straight to onMessage (statserver/server/framing.py), with
+        # the effects autobahn's parser would have had (its traffic counts, a pending ping
+        # timeout cancelled by any data frame). From the first byte that is not such a
+        # frame on, autobahn parses as usual, and it alone judges what is invalid.
+        # (autobahn's own dataReceived also logs a debug line per read, whose arguments
+        # it builds whether debug logging is on or not: it is not logged here.)
+        if (
+            self._fast_frames
+            and self.state == self.STATE_OPEN
+            and self.current_frame is None
+            and not self.data
+            and not self.inside_message
+            and not self.failedByMe
+        ):
+            frames = split_frames(data, self._fast_max_payload)
+            if frames:
+                traffic = self.trafficStats
+                traffic.incomingOctetsWireLevel += len(data)
+                end = 0
+                for payload, is_binary, frame_end in frames:
+                    end = frame_end
+                    size = len(payload)
+                    traffic.incomingOctetsWebSocketLevel += size
+                    traffic.incomingOctetsAppLevel += size
+                    traffic.incomingWebSocketFrames += 1
+                    if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+                        self._cancelAutoPingTimeoutCall()
+                    traffic.incomingWebSocketMessages += 1
+                    self.onMessage(payload, is_binary)
+                    if self.state != self.STATE_OPEN or self.failedByMe:
+                        break
+                if end < len(data):
+                    self.data = data[end:]
+                    self.consumeData()
+                return
+        self._dataReceived(data)
 
     def onFrameData(self, payload):
         # The factory turns autobahn's unmasking off (applyMask=False): it builds a new
