@@ -271,3 +271,30 @@ async def test_a_connection_sees_what_autobahns_parser_gives(split, name, frames
             conn.transport.abortConnection()
         server.stats.take_all()  # the stats themselves are other tests' business
         await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_reads_that_cut_frames_anywhere_still_take_the_fast_path(split):
+    # a busy sender's frames arrive in reads that end mid-frame: autobahn finishes the
+    # cut frame, the whole ones after it are split here
+    taken = []
+
+    def spy(data, max_payload):
+        got = split(data, max_payload)
+        taken.extend(got)
+        return got
+
+    protocol.split_frames = spy
+    server = await start_server()
+    try:
+        _, conn = await open_connection(server)
+        frames = [frame(BINARY, GOB) for _ in range(50)]
+        wire = b"".join(frames)
+        assert 1000 % len(frames[0])  # reads of several frames, ending mid-frame
+        seen = feed(conn, [wire[i:i + 1000] for i in range(0, len(wire), 1000)], True)
+        conn.transport.abortConnection()
+        server.stats.take_all()
+        assert seen["messages"] == [(GOB, True)] * 50
+        assert len(taken) >= 30, f"{len(taken)} of 50 frames split here"  # (one a read not)
+    finally:
+        await bounded(server.stopService())

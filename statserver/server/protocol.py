@@ -122,40 +122,58 @@ class StatsServerProtocol(WebSocketServerProtocol):
     def dataReceived(self, data):
         # Whole data frames go straight to onMessage (statserver/server/framing.py), with
         # the effects autobahn's parser would have had (its traffic counts, a pending ping
-        # timeout cancelled by any data frame). From the first byte that is not such a
-        # frame on, autobahn parses as usual, and it alone judges what is invalid.
+        # timeout cancelled by any data frame). Anything else is autobahn's to parse (and
+        # it alone judges what is invalid): the rest of a frame an earlier read began,
+        # and everything from the first byte that does not start a whole data frame.
         # (autobahn's own dataReceived also logs a debug line per read, whose arguments
         # it builds whether debug logging is on or not: it is not logged here.)
-        if (
-            self._fast_frames
-            and self.state == self.STATE_OPEN
-            and self.current_frame is None
-            and not self.data
-            and not self.inside_message
-            and not self.failedByMe
-        ):
-            frames = split_frames(data, self._fast_max_payload)
-            if frames:
-                traffic = self.trafficStats
-                traffic.incomingOctetsWireLevel += len(data)
-                end = 0
-                for payload, is_binary, frame_end in frames:
-                    end = frame_end
-                    size = len(payload)
-                    traffic.incomingOctetsWebSocketLevel += size
-                    traffic.incomingOctetsAppLevel += size
-                    traffic.incomingWebSocketFrames += 1
-                    if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
-                        self._cancelAutoPingTimeoutCall()
-                    traffic.incomingWebSocketMessages += 1
-                    self.onMessage(payload, is_binary)
-                    if self.state != self.STATE_OPEN or self.failedByMe:
-                        break
-                if end < len(data):
-                    self.data = data[end:]
-                    self.consumeData()
+        if not self._fast_frames:
+            self._dataReceived(data)
+            return
+        if self.state == self.STATE_OPEN:  # counted once, as autobahn counts a read
+            self.trafficStats.incomingOctetsWireLevel += len(data)
+        if self.current_frame is not None:  # a frame cut by the end of the last read
+            rest = self.current_frame.length - self.current_frame_masker.pointer()
+            if not 0 <= rest < len(data):
+                self._parse(data)
                 return
-        self._dataReceived(data)
+            self._parse(data[:rest])
+            data = data[rest:]
+        if (
+            self.state != self.STATE_OPEN
+            or self.current_frame is not None
+            or self.inside_message
+            or self.failedByMe
+        ):
+            self._parse(data)
+            return
+        whole = self.data + data if self.data else data  # a frame header cut short
+        frames = split_frames(whole, self._fast_max_payload)
+        if not frames:
+            self._parse(data)
+            return
+        self.data = b""
+        traffic = self.trafficStats
+        end = 0
+        for payload, is_binary, frame_end in frames:
+            end = frame_end
+            size = len(payload)
+            traffic.incomingOctetsWebSocketLevel += size
+            traffic.incomingOctetsAppLevel += size
+            traffic.incomingWebSocketFrames += 1
+            if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+                self._cancelAutoPingTimeoutCall()
+            traffic.incomingWebSocketMessages += 1
+            self.onMessage(payload, is_binary)
+            if self.state != self.STATE_OPEN or self.failedByMe:
+                break
+        if end < len(whole):
+            self._parse(whole[end:])
+
+    def _parse(self, data):
+        """autobahn's ``_dataReceived`` less its counting (done once a read above)."""
+        self.data += data
+        self.consumeData()
 
     def onFrameData(self, payload):
         # The factory turns autobahn's unmasking off (applyMask=False): it builds a new
