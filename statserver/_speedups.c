@@ -1,7 +1,8 @@
 /* statserver._speedups: compiled fast paths of statserver.wire.decode_protobuf, of
  * statserver.sinks.summary's per-stat set updates (summary_add) and of the common case of
- * statserver.aggregation.aggregator.Aggregator.record_many (aggregate_record_many), and of
- * cutting a read into whole WebSocket data frames (split_frames), at the end.
+ * statserver.aggregation.aggregator.Aggregator.record_many (aggregate_record_many), of
+ * cutting a read into whole WebSocket data frames (split_frames) and of admitting a
+ * frame's stats of known names (admit_all), at the end.
  *
  * decode_protobuf(payload, received_at=None) reads a WireStatMessages frame
  * (statserver/wire/stat.proto) straight from the protobuf wire format into StatMessage
@@ -1001,6 +1002,62 @@ fail:
     return NULL;
 }
 
+/* ---- admit_all: a frame's stats all of known names and writable times ----
+ *
+ * The pure function in statserver.server.admission (pure_admit_all) is the reference:
+ * True when every stat's namespace and name are in `names`, its pod name in `pods`, and
+ * its timestamp (field 8) is None or within [tmin, tmax]; else False. */
+
+static PyObject *
+admit_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "admit_all(stats, names, pods, tmin, tmax) takes 5 arguments");
+        return NULL;
+    }
+    PyObject *names = args[1], *pods = args[2], *tmin = args[3], *tmax = args[4];
+    if (!PyAnySet_Check(names) || !PyAnySet_Check(pods)) {
+        PyErr_SetString(PyExc_TypeError, "admit_all: names and pods must be sets");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[0], "admit_all: stats must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *stat = PySequence_Fast_ITEMS(seq)[k];
+        if (!PyTuple_Check(stat) || PyTuple_GET_SIZE(stat) < 9) {
+            PyErr_SetString(PyExc_TypeError, "admit_all: a stat is a StatMessage tuple");
+            goto done;
+        }
+        int rc = PySet_Contains(names, PyTuple_GET_ITEM(stat, 0));
+        if (rc == 1)
+            rc = PySet_Contains(names, PyTuple_GET_ITEM(stat, 1));
+        if (rc == 1)
+            rc = PySet_Contains(pods, PyTuple_GET_ITEM(stat, 2));
+        if (rc == 1) {
+            PyObject *t = PyTuple_GET_ITEM(stat, 8);
+            if (t != Py_None) {
+                rc = PyObject_RichCompareBool(tmin, t, Py_LE);
+                if (rc == 1)
+                    rc = PyObject_RichCompareBool(t, tmax, Py_LE);
+            }
+        }
+        if (rc < 0)
+            goto done;
+        if (rc == 0) {
+            result = Py_NewRef(Py_False);
+            goto done;
+        }
+    }
+    result = Py_NewRef(Py_True);
+done:
+    Py_DECREF(seq);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"decode_protobuf", (PyCFunction)(void (*)(void))decode_protobuf,
      METH_FASTCALL | METH_KEYWORDS,
@@ -1021,6 +1078,10 @@ static PyMethodDef methods[] = {
      "split_frames(data, max_payload)\n--\n\n"
      "The whole masked data frames at the start of data, as\n"
      "statserver.server.framing.pure_split_frames."},
+    {"admit_all", (PyCFunction)(void (*)(void))admit_all, METH_FASTCALL,
+     "admit_all(stats, names, pods, tmin, tmax)\n--\n\n"
+     "Whether every stat passes admission unchecked, as\n"
+     "statserver.server.admission.pure_admit_all."},
     {"summary_add", (PyCFunction)(void (*)(void))summary_add, METH_FASTCALL,
      "summary_add(stats, pods, revisions)\n--\n\n"
      "Add the stats' pods (but \"\") and (namespace, name) pairs to the two sets."},

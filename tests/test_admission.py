@@ -6,12 +6,17 @@ import json
 
 import pytest
 import pytest_twisted
+from hypothesis import example, given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from protobuf_decoders import compiled as compiled_decoder
 from shared_data import ERAS, read_frames
 from twisted.internet import reactor
+from twisted.internet.task import Clock
 from wsclient import bounded, connect, http_get, port_of, start_server, take
 
 from statserver.model import StatMessage
+from statserver.ratelimit import RateLimit
 from statserver.server import admission
 from statserver.sinks.consumer import StatsConsumer
 from statserver.tap import _aggregator
@@ -222,3 +227,50 @@ class _AlwaysAllow:
 )
 def test_name_problem(value, problem):
     assert admission.name_problem(value, admission.NAME_MAX) == problem
+
+
+# ---- the compiled check of a frame's stats (statserver._speedups.admit_all) ----
+
+_SOME_NAMES = st.sampled_from(["ns", "rev-1", "rev-2", "pod-a", "", "\udcff"])
+
+
+_TIMES = st.none() | st.integers() | st.sampled_from(
+    [admission.TIME_MIN, admission.TIME_MIN - 1, admission.TIME_MAX, admission.TIME_MAX + 1,
+     0, 1 << 80, -(1 << 80)])
+
+
+@given(
+    stats=st.lists(st.builds(
+        lambda ns, name, pod, t: StatMessage(ns, name, pod, 1.0, timestamp=t),
+        _SOME_NAMES, _SOME_NAMES, _SOME_NAMES, _TIMES), max_size=8),
+    # mostly none: the stats' own names known, so that the times are compared too
+    unknown=st.just(set()) | st.sets(_SOME_NAMES, max_size=2),
+    unknown_pods=st.just(set()) | st.sets(_SOME_NAMES, max_size=2),
+)
+@example([StatMessage("ns", "rev", "p", 1.0, timestamp=admission.TIME_MAX)], set(), set())
+@example([StatMessage("ns", "rev", "p", 1.0, timestamp=admission.TIME_MIN)], set(), set())
+@example([StatMessage("ns", "rev", "p", 1.0, timestamp=admission.TIME_MAX + 1)], set(), set())
+@example([StatMessage("ns", "rev", "p", 1.0, timestamp=admission.TIME_MIN - 1)], set(), set())
+def test_compiled_admit_all_is_the_pure_one(stats, unknown, unknown_pods):
+    compiled = admission.compiled_admit_all() or compiled_decoder()
+    names = {s.namespace for s in stats} | {s.name for s in stats} - unknown
+    pods = {s.pod_name for s in stats} - unknown_pods
+    want = admission.pure_admit_all(stats, names, pods, admission.TIME_MIN, admission.TIME_MAX)
+    assert compiled(stats, names, pods, admission.TIME_MIN, admission.TIME_MAX) is want
+
+
+@pytest.mark.parametrize("which", ["pure", "compiled"])
+def test_a_frame_of_known_names_is_admitted_whole_and_others_checked(which, monkeypatch):
+    check = (admission.pure_admit_all if which == "pure"
+             else admission.compiled_admit_all() or compiled_decoder())
+    monkeypatch.setattr(admission, "admit_all", check)
+    gate = admission.Admission(CollectorRegistry(), RateLimit(Clock(), 10, 60.0))
+    frame = [StatMessage("ns", f"rev-{i}", "pod", 1.0, timestamp=i * S) for i in range(3)]
+    assert gate.admit(frame, "peer") == frame  # checked one by one, then known
+    assert gate.admit(frame, "peer") is frame  # known: the same list, unchecked
+    late = frame + [StatMessage("ns", "rev-0", "pod", 1.0, timestamp=admission.TIME_MAX + 1)]
+    admitted = gate.admit(late, "peer")  # a time RFC 3339 cannot write: dropped from its stat
+    assert admitted[:3] == frame and admitted[3].timestamp is None
+    bad = frame + [StatMessage("ns", "", "pod", 1.0)]
+    assert gate.admit(bad, "peer") == frame
+    assert gate.rejected.labels(admission.EMPTY)._value.get() == 1

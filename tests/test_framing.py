@@ -125,7 +125,7 @@ def frames_stream():
 
 
 @given(data=frames_stream(), max_payload=st.sampled_from([0, 0, 1, 100, 65536, 1 << 20]))
-@settings(max_examples=int(os.environ.get("STATSERVER_FUZZ_EXAMPLES", 300)))
+@settings(max_examples=int(os.environ.get("SPEEDUPS_FUZZ_EXAMPLES", "300")))
 def test_compiled_split_is_the_pure_one(data, max_payload):
     impl = framing.compiled_split_frames() or compiled()
     want = framing.pure_split_frames(data, max_payload)

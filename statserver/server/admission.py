@@ -15,12 +15,13 @@ letters, digits, ``-`` and ``.``); the server does not check that syntax, only w
 hurt its outputs (size, encoding, control characters). See ``docs/server.md``.
 """
 
+import os
 from operator import itemgetter
 
 from prometheus_client import Counter
 from twisted.logger import Logger
 
-from statserver.constants import NS_PER_S
+from statserver.constants import NS_PER_S, PURE_ENV
 from statserver.model import RFC3339_MAX_NS, RFC3339_MIN_NS
 from statserver.text import quote
 
@@ -66,15 +67,39 @@ _WHY = {EMPTY: "empty", TOO_LONG: "too long", NOT_UTF8: "not UTF-8", UNPRINTABLE
 _LIMITS = {"namespace": NAME_MAX, "name": NAME_MAX, "pod name": POD_NAME_MAX}
 
 
-def _times_writable(stats):
+def pure_admit_all(stats, names, pods, tmin, tmax):
+    """Whether every stat in ``stats`` passes unchecked: its namespace and name in
+    ``names``, its pod name in ``pods``, its timestamp None or within [tmin, tmax]."""
+    return (
+        names.issuperset(map(_namespace, stats))
+        and names.issuperset(map(_name, stats))
+        and pods.issuperset(map(_pod_name, stats))
+        and _times_writable(stats, tmin, tmax)
+    )
+
+
+def compiled_admit_all():
+    """``statserver._speedups.admit_all``, or None where it is not built."""
+    try:
+        from statserver._speedups import admit_all
+    except ImportError:
+        return None
+    return admit_all
+
+
+#: ``pure_admit_all``, compiled unless ``STATSERVER_PURE=1`` (or not built).
+admit_all = (os.environ.get(PURE_ENV) != "1" and compiled_admit_all()) or pure_admit_all
+
+
+def _times_writable(stats, tmin=TIME_MIN, tmax=TIME_MAX):
     # one C-level pass: a frame's stats mostly share a time, and sorting sorted or equal
     # values is one comparison each (min() and max() would take two passes)
     try:
         times = sorted(map(_timestamp, stats))
-        return not times or (TIME_MIN <= times[0] and times[-1] <= TIME_MAX)
+        return not times or (tmin <= times[0] and times[-1] <= tmax)
     except TypeError:  # None (no time) among them
         times = sorted(filter(None, map(_timestamp, stats)))
-        return not times or (TIME_MIN <= times[0] and times[-1] <= TIME_MAX)
+        return not times or (tmin <= times[0] and times[-1] <= tmax)
 
 
 class Admission:
@@ -115,12 +140,7 @@ class Admission:
                     and (timestamp is None or TIME_MIN <= timestamp <= TIME_MAX)):
                 return stats
             return self._admit_each(stats, peer)
-        if (
-            names.issuperset(map(_namespace, stats))
-            and names.issuperset(map(_name, stats))
-            and self._pods.issuperset(map(_pod_name, stats))
-            and _times_writable(stats)
-        ):
+        if admit_all(stats, names, self._pods, TIME_MIN, TIME_MAX):
             return stats
         return self._admit_each(stats, peer)
 
