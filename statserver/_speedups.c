@@ -1,8 +1,9 @@
 /* statserver._speedups: compiled fast paths of statserver.wire.decode_protobuf, of
  * statserver.sinks.summary's per-stat set updates (summary_add) and of the common case of
  * statserver.aggregation.aggregator.Aggregator.record_many (aggregate_record_many), of
- * cutting a read into whole WebSocket data frames (split_frames) and of admitting a
- * frame's stats of known names (admit_all), at the end.
+ * cutting a read into whole WebSocket data frames (split_frames), of admitting a frame's
+ * stats of known names (admit_all) and of reading a revision's linear averages
+ * (linear_averages), at the end.
  *
  * decode_protobuf(payload, received_at=None) reads a WireStatMessages frame
  * (statserver/wire/stat.proto) straight from the protobuf wire format into StatMessage
@@ -611,8 +612,13 @@ static const char *const buckets_fields[B_FIELDS] = {
     "stable_rps_total", "panic_concurrency_total", "panic_rps_total"};
 static const char *const revision_fields[R_FIELDS] = {
     "buckets", "pods", "pods_limit", "last_stat_time", "last_received"};
+/* and what the averages read besides (linear_averages) */
+enum { A_PANIC, A_STABLE_FIRST, A_PANIC_FIRST, A_WEIGHTED, A_FIELDS };
+static const char *const averages_fields[A_FIELDS] = {
+    "panic", "stable_first", "panic_first", "weighted"};
 static PyTypeObject *buckets_type, *revision_type; /* NULL until configured */
 static Py_ssize_t buckets_offsets[B_FIELDS], revision_offsets[R_FIELDS];
+static Py_ssize_t averages_offsets[A_FIELDS];
 
 #define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 
@@ -653,6 +659,7 @@ configure_aggregate(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (slot_offsets(args[0], buckets_fields, B_FIELDS, buckets_offsets) < 0
+            || slot_offsets(args[0], averages_fields, A_FIELDS, averages_offsets) < 0
             || slot_offsets(args[1], revision_fields, R_FIELDS, revision_offsets) < 0)
         return NULL;
     Py_XSETREF(buckets_type, (PyTypeObject *)Py_NewRef(args[0]));
@@ -1058,6 +1065,118 @@ done:
     return result;
 }
 
+/* ---- linear_averages: RevisionBuckets.averages for the linear aggregation ----
+ *
+ * The pure method (statserver.aggregation.windows.RevisionBuckets.averages, through
+ * _linear and round_to_n_digits) is the reference: the same four floats, bit for bit,
+ * with the same float operations in the same order. None where the pure code must
+ * answer: not configured, weighted, a field that is not an int of int64 or a float, a
+ * ring that is not a list of floats of the stable window's length, a window that is
+ * not 1 <= panic <= stable, or a divisor under 1. */
+
+static int64_t
+floor_mod(int64_t a, int64_t b)
+{
+    int64_t r = a % b;
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+
+static double
+round_digits(double f, double scale) /* round_to_n_digits: floored to the digits */
+{
+    double x = f * scale;
+    if (x - x != 0.0) /* inf or nan: passed through as Go's Floor does */
+        return x / scale;
+    return floor(x) / scale;
+}
+
+/* One window's average; 0 on success, -1 when the pure code must answer. */
+static int
+linear_one(PyObject *ring, double total, int64_t first, int64_t n, int64_t ns,
+           int64_t last, int64_t now, double scale, double *out)
+{
+    int64_t d = now - last;
+    if (d <= 0) {
+        int64_t span = last - first + 1;
+        int64_t div = span < n ? span : n;
+        if (div < 1)
+            return -1;
+        *out = round_digits(total / (double)div, scale);
+        return 0;
+    }
+    if (d < n) {
+        for (int64_t t = last + 1 - n; t < now + 1 - n; t++) {
+            PyObject *v = PyList_GET_ITEM(ring, floor_mod(t, ns));
+            if (!PyFloat_CheckExact(v))
+                return -1;
+            total -= PyFloat_AS_DOUBLE(v);
+        }
+        int64_t span = last - first + 1;
+        int64_t div = span < n - d ? span : n - d;
+        if (div < 1)
+            return -1;
+        *out = round_digits(total / (double)div, scale);
+        return 0;
+    }
+    *out = 0.0;
+    return 0;
+}
+
+static int
+float_of(PyObject *obj, double *out)
+{
+    if (obj == NULL || !PyFloat_CheckExact(obj))
+        return 0;
+    *out = PyFloat_AS_DOUBLE(obj);
+    return 1;
+}
+
+static PyObject *
+linear_averages(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "linear_averages(buckets, now_ns, scale) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *b = args[0];
+    double scale = PyFloat_AsDouble(args[2]);
+    if (scale == -1.0 && PyErr_Occurred())
+        return NULL;
+    int64_t now_ns, stable, panic, last, stable_first, panic_first;
+    double sc, sr, pc, pr;
+    if (buckets_type == NULL || !Py_IS_TYPE(b, buckets_type)
+            || SLOT(b, averages_offsets[A_WEIGHTED]) != Py_False
+            || !int64_of(args[1], &now_ns)
+            || !int64_of(SLOT(b, buckets_offsets[B_STABLE]), &stable)
+            || !int64_of(SLOT(b, averages_offsets[A_PANIC]), &panic)
+            || !int64_of(SLOT(b, buckets_offsets[B_LAST_WRITE]), &last)
+            || !int64_of(SLOT(b, averages_offsets[A_STABLE_FIRST]), &stable_first)
+            || !int64_of(SLOT(b, averages_offsets[A_PANIC_FIRST]), &panic_first)
+            || !float_of(SLOT(b, buckets_offsets[B_STABLE_CONCURRENCY_TOTAL]), &sc)
+            || !float_of(SLOT(b, buckets_offsets[B_STABLE_RPS_TOTAL]), &sr)
+            || !float_of(SLOT(b, buckets_offsets[B_PANIC_CONCURRENCY_TOTAL]), &pc)
+            || !float_of(SLOT(b, buckets_offsets[B_PANIC_RPS_TOTAL]), &pr)
+            || !(1 <= panic && panic <= stable))
+        Py_RETURN_NONE;
+    /* the loops' bounds stay well inside int64 */
+    if (last < INT64_MIN / 4 || last > INT64_MAX / 4 || stable_first < INT64_MIN / 4
+            || panic_first < INT64_MIN / 4 || stable > INT64_MAX / 4)
+        Py_RETURN_NONE;
+    PyObject *conc = SLOT(b, buckets_offsets[B_CONCURRENCY]);
+    PyObject *rps = SLOT(b, buckets_offsets[B_RPS]);
+    if (conc == NULL || rps == NULL || !PyList_CheckExact(conc) || !PyList_CheckExact(rps)
+            || PyList_GET_SIZE(conc) != stable || PyList_GET_SIZE(rps) != stable)
+        Py_RETURN_NONE;
+    int64_t now = floor_div(now_ns, 1000000000LL);
+    double out[4];
+    if (linear_one(conc, sc, stable_first, stable, stable, last, now, scale, &out[0]) < 0
+            || linear_one(conc, pc, panic_first, panic, stable, last, now, scale, &out[1]) < 0
+            || linear_one(rps, sr, stable_first, stable, stable, last, now, scale, &out[2]) < 0
+            || linear_one(rps, pr, panic_first, panic, stable, last, now, scale, &out[3]) < 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(dddd)", out[0], out[1], out[2], out[3]);
+}
+
 static PyMethodDef methods[] = {
     {"decode_protobuf", (PyCFunction)(void (*)(void))decode_protobuf,
      METH_FASTCALL | METH_KEYWORDS,
@@ -1082,6 +1201,10 @@ static PyMethodDef methods[] = {
      "admit_all(stats, names, pods, tmin, tmax)\n--\n\n"
      "Whether every stat passes admission unchecked, as\n"
      "statserver.server.admission.pure_admit_all."},
+    {"linear_averages", (PyCFunction)(void (*)(void))linear_averages, METH_FASTCALL,
+     "linear_averages(buckets, now_ns, scale)\n--\n\n"
+     "RevisionBuckets.averages(now_ns) of a linear RevisionBuckets, or None where the\n"
+     "pure method must answer (scale: 10.0 ** windows.PRECISION)."},
     {"summary_add", (PyCFunction)(void (*)(void))summary_add, METH_FASTCALL,
      "summary_add(stats, pods, revisions)\n--\n\n"
      "Add the stats' pods (but \"\") and (namespace, name) pairs to the two sets."},

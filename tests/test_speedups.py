@@ -457,3 +457,33 @@ def test_aggregators_record_alike(ops, batch_sizes, aggregation, max_revisions):
         assert _aggregator_state(fast) == _aggregator_state(pure)
         if i >= len(stats):
             break
+
+
+# ---- reading a revision's linear averages ----
+
+
+@FUZZ
+@given(aggregated, st.lists(st.integers(-3, 200).map(lambda s: s * 1_000_000_000 + 5),
+                            min_size=1, max_size=6),
+       st.sampled_from([aggregator.LINEAR, aggregator.WEIGHTED_EXPONENTIAL]),
+       st.sampled_from([(60, 10.0), (60, 100.0), (6, 20.0), (6, 100.0), (7, 1.0), (3600, 10.0)]))
+def test_averages_read_alike(ops, reads, aggregation, windows):
+    compiled = aggregator.compiled_linear_averages() or protobuf_decoders.compiled()
+    from twisted.internet.task import Clock
+
+    stable, panic_percentage = windows
+    agg = aggregator.Aggregator(Clock(), aggregation=aggregation, max_revisions=5,
+                                stable_window=stable, panic_window_percentage=panic_percentage)
+    now = NOW
+    for step, name, pod, c, pc, r, pr, _, _ in ops:
+        now += step
+        agg.pure_record_many([StatMessage("ns", name, f"pod-{pod}", c, pc, r, pr,
+                                          timestamp=now, received_at=now)])
+    for later in reads:
+        for r in agg._revisions.values():  # (each revision's buckets, as _averages reads)
+            got = compiled(r.buckets, now + later, aggregator._SCALE)
+            want = r.buckets.averages(now + later)
+            if aggregation == aggregator.WEIGHTED_EXPONENTIAL:
+                assert got is None  # the pure method's to answer
+            else:
+                assert got is not None and repr(got) == repr(want)

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from twisted.logger import Logger
 
-from statserver.aggregation.windows import NS_PER_S, RevisionBuckets
+from statserver.aggregation.windows import NS_PER_S, PRECISION, RevisionBuckets
 from statserver.sinks.base import Sink
 from statserver.text import quote
 
@@ -290,8 +290,12 @@ class Aggregator(Sink):
 
     def _averages(self, revision, now_ns):
         self._forget_pods(revision, now_ns)
-        return RevisionAverages(revision.namespace, revision.name,
-                                *revision.buckets.averages(now_ns),
+        buckets = revision.buckets
+        averages = None if compiled_averages is None else compiled_averages(
+            buckets, now_ns, _SCALE)
+        if averages is None:
+            averages = buckets.averages(now_ns)
+        return RevisionAverages(revision.namespace, revision.name, *averages,
                                 len(revision.pods), revision.last_stat_time)
 
     def revisions(self):
@@ -341,3 +345,20 @@ def compiled_aggregate_record_many():
 compiled_record_many = (
     None if os.environ.get("STATSERVER_PURE") == "1" else compiled_aggregate_record_many()
 )
+
+
+def compiled_linear_averages():
+    """``statserver._speedups.linear_averages`` (``RevisionBuckets.averages`` of the
+    linear aggregation, None where the pure method must answer), or None where it is not
+    built."""
+    if compiled_aggregate_record_many() is None:  # (which configures it)
+        return None
+    from statserver._speedups import linear_averages
+
+    return linear_averages
+
+
+# What a read of the averages costs, mostly (a dashboard snapshot or a scrape of 10,000
+# revisions): in C unless STATSERVER_PURE=1 (or not built).
+compiled_averages = None if os.environ.get("STATSERVER_PURE") == "1" else compiled_linear_averages()
+_SCALE = 10.0**PRECISION  # round_to_n_digits' own
