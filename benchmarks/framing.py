@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 
+from _bench import machine
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import defer, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, serverFromString
@@ -91,6 +92,7 @@ async def main(args):
                 took = time.process_time() - started
                 server.stats.take_all()
                 results.setdefault((load, way), []).append(took / frames * 1e6)
+    print(f"machine: {machine()}")
     print(f"{args.frames} gob frames, {args.frames // 100} protobuf frames; "
           f"µs of CPU per frame, minimum (median) of {args.repeat}:")
     for load in loads:

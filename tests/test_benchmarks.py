@@ -34,6 +34,18 @@ def test_decode_measures_every_format():
         assert re.search(rf"^  {re.escape(label)}.*µs/frame", out, re.M), out
 
 
+def test_framing_measures_every_path():
+    out = run_benchmark("framing.py", "--frames", "300", "--repeat", "1")
+    assert out.startswith("machine: ")
+    from statserver.server.framing import compiled_split_frames
+
+    ways = ["autobahn's parser", "fast path, pure"]
+    if compiled_split_frames() is not None:
+        ways.append("fast path, compiled")
+    for way in ways:
+        assert len(re.findall(rf"^  {re.escape(way)} +[\d.]+ ", out, re.M)) == 3, out
+
+
 def test_aggregate_measures_both_aggregations():
     out = run_benchmark("aggregate.py", "--quick")
     assert out.startswith("machine: ")
