@@ -8,7 +8,12 @@ import pytest
 
 import statserver
 from statserver import systemd
-from statserver.aggregation.aggregator import compiled_aggregate_record_many
+from statserver.aggregation.aggregator import (
+    compiled_aggregate_record_many,
+    compiled_linear_averages,
+)
+from statserver.server.admission import compiled_admit_all
+from statserver.server.framing import compiled_split_frames
 from statserver.server.service import open_files_limit
 from statserver.sinks.summary import compiled_add_stats
 from statserver.wire.protostat import compiled_decode_protobuf
@@ -27,7 +32,8 @@ def no_resource_module(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "compiled", [compiled_decode_protobuf, compiled_add_stats, compiled_aggregate_record_many]
+    "compiled", [compiled_decode_protobuf, compiled_add_stats, compiled_aggregate_record_many,
+                 compiled_linear_averages, compiled_split_frames, compiled_admit_all]
 )
 def test_without_the_extension_there_is_no_compiled_function(no_extension, compiled):
     assert compiled() is None
