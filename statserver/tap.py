@@ -353,7 +353,7 @@ def _log_implementation():
     from statserver.wire import IMPLEMENTATION
 
     if IMPLEMENTATION == "compiled":
-        why = "protobuf frames decoded by statserver._speedups"
+        why = "statserver._speedups: frames, protobuf, admission, aggregation, summary"
     elif os.environ.get(PURE_ENV) == "1":
         why = f"{PURE_ENV}=1"
     else:
