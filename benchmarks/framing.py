@@ -5,7 +5,8 @@ the queue: autobahn's parser against the fast path for whole data frames
 A server on 127.0.0.1 with one real connection; its reads are handed to the connection's
 ``dataReceived`` in this process (so that only the server's own work is timed): gob
 seed-era frames one a read (a queue-proxy's rhythm) and many a read (a busy sender's,
-64 KiB reads that end mid-frame), and protobuf frames of 100 stats in 64 KiB reads.
+64 KiB reads that end mid-frame), and protobuf messages of 100 stats in 64 KiB reads, in
+one frame each and as a Knative activator sends them (gorilla/websocket's 4 KiB frames).
 Minimum of 5 runs each, all in one process and interleaved, the queue emptied between
 runs. Prints the figures; asserts nothing.
 """
@@ -28,16 +29,24 @@ from statserver.wire import encode_protobuf
 from statserver.wire.gobstat import encode_stat_frame
 
 
-def client_frame(payload):
+def client_frame(payload, first=0x82):
     mask = os.urandom(4)
     n = len(payload)
     if n < 126:
-        head = bytes([0x82, 0x80 | n])
+        head = bytes([first, 0x80 | n])
     elif n < 1 << 16:
-        head = bytes([0x82, 0x80 | 126]) + n.to_bytes(2, "big")
+        head = bytes([first, 0x80 | 126]) + n.to_bytes(2, "big")
     else:
-        head = bytes([0x82, 0x80 | 127]) + n.to_bytes(8, "big")
+        head = bytes([first, 0x80 | 127]) + n.to_bytes(8, "big")
     return head + mask + framing.unmask(payload, mask)  # XOR both ways
+
+
+def gorilla_frames(payload, size=4096):
+    """A binary message in frames of ``size`` bytes, as gorilla/websocket (every Knative
+    sender's WebSocket library) sends one longer than its 4 KiB write buffer."""
+    parts = [payload[i:i + size] for i in range(0, len(payload), size)]
+    return b"".join(client_frame(part, (0x02 if i == 0 else 0) | (0x80 if i == len(parts) - 1 else 0))
+                    for i, part in enumerate(parts))
 
 
 def stat(i):
@@ -47,8 +56,9 @@ def stat(i):
 
 def workloads(count):
     gob = [client_frame(encode_stat_frame(stat(i))) for i in range(count)]
-    proto = [client_frame(encode_protobuf([stat(i * 100 + j) for j in range(100)]))
-             for i in range(count // 100)]
+    batches = [encode_protobuf([stat(i * 100 + j) for j in range(100)]) for i in range(count // 100)]
+    proto = [client_frame(batch) for batch in batches]
+    fragmented = [gorilla_frames(batch) for batch in batches]
 
     def reads_of(frames, size):
         wire = b"".join(frames)
@@ -58,6 +68,8 @@ def workloads(count):
         "gob v10, a frame a read": (gob, count),
         "gob v10, 64 KiB reads": (reads_of(gob, 65536), count),
         "protobuf 100 a frame, 64 KiB reads": (reads_of(proto, 65536), len(proto)),
+        "protobuf 100 a message in 4 KiB frames (gorilla's), 64 KiB reads":
+            (reads_of(fragmented, 65536), len(proto)),
     }
 
 

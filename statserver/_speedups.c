@@ -1,7 +1,7 @@
 /* statserver._speedups: compiled fast paths of statserver.wire.decode_protobuf, of
  * statserver.sinks.summary's per-stat set updates (summary_add) and of the common case of
  * statserver.aggregation.aggregator.Aggregator.record_many (aggregate_record_many), of
- * cutting a read into whole WebSocket data frames (split_frames), of admitting a frame's
+ * cutting a read into whole WebSocket data messages (split_frames), of admitting a frame's
  * stats of known names (admit_all) and of reading a revision's linear averages
  * (linear_averages), at the end.
  *
@@ -918,93 +918,166 @@ done:
     return result;
 }
 
-/* ---- split_frames: whole client data frames at the start of a read ----
+/* ---- split_frames: whole client data messages at the start of a read ----
  *
  * The pure function in statserver.server.framing (pure_split_frames) is the reference:
- * the same list of (payload, is_binary, end) for every input. A frame qualifies when its
- * first byte is 0x81 or 0x82 (FIN, no RSV bits, text or binary), it is masked, its
- * length is in its shortest form (and under 2**63), its payload is at most max_payload
- * bytes when max_payload is positive, and all of it is in the buffer. */
+ * the same ([(payload, is_binary, end, frames), ...], more) for every input. A message
+ * qualifies when it is one final frame, or a first frame and continuations up to a
+ * final one, text or binary, every frame masked, without RSV bits, its length in its
+ * shortest form (and under 2**63) and at most max_frame bytes, the message at most
+ * max_message bytes (limits of 0 are none), and all of it in the buffer. more is true
+ * when splitting stopped at a message that qualifies as far as the buffer goes. */
+
+enum { HEADER_BAD = 0, HEADER_OK = 1, HEADER_SHORT = 2 };
+
+static int
+frame_header(const uint8_t *data, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t *head,
+             uint64_t *length)
+{
+    if (n - pos < 2)
+        return HEADER_SHORT;
+    uint8_t second = data[pos + 1];
+    if (!(second & 0x80))
+        return HEADER_BAD;
+    uint64_t len = second & 0x7F;
+    Py_ssize_t h;
+    if (len < 126) {
+        h = pos + 6;
+    } else if (len == 126) {
+        h = pos + 8;
+        if (h > n)
+            return HEADER_SHORT;
+        len = ((uint64_t)data[pos + 2] << 8) | data[pos + 3];
+        if (len < 126)
+            return HEADER_BAD;
+    } else {
+        h = pos + 14;
+        if (h > n)
+            return HEADER_SHORT;
+        len = 0;
+        for (int i = 2; i < 10; i++)
+            len = (len << 8) | data[pos + i];
+        if (len < 0x10000 || len > (uint64_t)INT64_MAX)
+            return HEADER_BAD;
+    }
+    if (h > n)
+        return HEADER_SHORT;
+    *head = h;
+    *length = len;
+    return HEADER_OK;
+}
+
+static void
+unmask_into(uint8_t *out, const uint8_t *in, const uint8_t *mask, Py_ssize_t size)
+{
+    uint32_t mask32;
+    memcpy(&mask32, mask, 4);
+    uint64_t mask64 = ((uint64_t)mask32 << 32) | mask32;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= size; i += 8) {  /* a multiple of 4 in: the mask lines up again */
+        uint64_t word;
+        memcpy(&word, in + i, 8);
+        word ^= mask64;
+        memcpy(out + i, &word, 8);
+    }
+    for (; i < size; i++)
+        out[i] = in[i] ^ mask[i & 3];
+}
 
 static PyObject *
 split_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "split_frames(data, max_payload) takes 2 arguments");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "split_frames(data, max_frame, max_message) takes 3 arguments");
         return NULL;
     }
-    long long max_payload = PyLong_AsLongLong(args[1]);
-    if (max_payload == -1 && PyErr_Occurred())
+    long long max_frame = PyLong_AsLongLong(args[1]);
+    if (max_frame == -1 && PyErr_Occurred())
+        return NULL;
+    long long max_message = PyLong_AsLongLong(args[2]);
+    if (max_message == -1 && PyErr_Occurred())
         return NULL;
     Py_buffer view;
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    PyObject *frames = PyList_New(0);
-    if (frames == NULL)
+    PyObject *messages = PyList_New(0);
+    if (messages == NULL)
         goto fail;
     const uint8_t *data = view.buf;
     Py_ssize_t n = view.len, pos = 0;
-    while (n - pos >= 6) {
-        uint8_t first = data[pos], second = data[pos + 1];
-        if ((first != 0x81 && first != 0x82) || !(second & 0x80))
-            break;
-        uint64_t length = second & 0x7F;
-        Py_ssize_t head;
-        if (length < 126) {
-            head = pos + 6;
-        } else if (length == 126) {
-            head = pos + 8;
-            if (head > n)
+    int more = 0;
+    while (pos < n) {
+        /* first pass: the message's frame headers, its size and whether it is all here */
+        Py_ssize_t p = pos, count = 0, head;
+        uint64_t size = 0, length;
+        int is_binary = -1, stop = 0;
+        for (;;) {
+            if (p >= n) {
+                more = stop = 1;
                 break;
-            length = ((uint64_t)data[pos + 2] << 8) | data[pos + 3];
-            if (length < 126)
+            }
+            uint8_t first = data[p];
+            if (is_binary < 0) {
+                uint8_t opcode = first & 0x7F;
+                if (opcode != 1 && opcode != 2) {
+                    stop = 1;
+                    break;
+                }
+                is_binary = opcode == 2;
+            } else if (first & 0x7F) {
+                stop = 1;
                 break;
-        } else {
-            head = pos + 14;
-            if (head > n)
+            }
+            int h = frame_header(data, p, n, &head, &length);
+            if (h != HEADER_OK) {
+                more = h == HEADER_SHORT;
+                stop = 1;
                 break;
-            length = 0;
-            for (int i = 2; i < 10; i++)
-                length = (length << 8) | data[pos + i];
-            if (length < 0x10000 || length > (uint64_t)INT64_MAX)
+            }
+            /* every frame counted before this one is in the buffer: no overflow */
+            size += length;
+            if ((max_frame > 0 && length > (uint64_t)max_frame)
+                || (max_message > 0 && size > (uint64_t)max_message)) {
+                stop = 1;
+                break;
+            }
+            if (length > (uint64_t)(n - head)) {
+                more = stop = 1;
+                break;
+            }
+            count++;
+            p = head + (Py_ssize_t)length;
+            if (first & 0x80)
                 break;
         }
-        if (length > (uint64_t)(n - head))
+        if (stop)
             break;
-        if (max_payload > 0 && length > (uint64_t)max_payload)
-            break;
-        Py_ssize_t size = (Py_ssize_t)length;
-        PyObject *payload = PyBytes_FromStringAndSize(NULL, size);
+        /* second pass: each frame's payload unmasked into the message's */
+        PyObject *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
         if (payload == NULL)
             goto fail;
         uint8_t *out = (uint8_t *)PyBytes_AS_STRING(payload);
-        const uint8_t *mask = data + head - 4, *in = data + head;
-        uint32_t mask32;
-        memcpy(&mask32, mask, 4);
-        uint64_t mask64 = ((uint64_t)mask32 << 32) | mask32;
-        Py_ssize_t i = 0;
-        for (; i + 8 <= size; i += 8) {  /* a multiple of 4 in: the mask lines up again */
-            uint64_t word;
-            memcpy(&word, in + i, 8);
-            word ^= mask64;
-            memcpy(out + i, &word, 8);
+        Py_ssize_t q = pos;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            frame_header(data, q, n, &head, &length);
+            unmask_into(out, data + head, data + head - 4, (Py_ssize_t)length);
+            out += length;
+            q = head + (Py_ssize_t)length;
         }
-        for (; i < size; i++)
-            out[i] = in[i] ^ mask[i & 3];
-        Py_ssize_t end = head + size;
-        PyObject *item = Py_BuildValue("(NOn)", payload, first == 0x82 ? Py_True : Py_False,
-                                       end);
-        if (item == NULL || PyList_Append(frames, item) < 0) {
+        PyObject *item = Py_BuildValue("(NOnn)", payload, is_binary ? Py_True : Py_False,
+                                       p, count);
+        if (item == NULL || PyList_Append(messages, item) < 0) {
             Py_XDECREF(item);
             goto fail;
         }
         Py_DECREF(item);
-        pos = end;
+        pos = p;
     }
     PyBuffer_Release(&view);
-    return frames;
+    return Py_BuildValue("(NO)", messages, more ? Py_True : Py_False);
 fail:
-    Py_XDECREF(frames);
+    Py_XDECREF(messages);
     PyBuffer_Release(&view);
     return NULL;
 }
@@ -1194,8 +1267,8 @@ static PyMethodDef methods[] = {
      "aggregate_record_many(aggregator, stats, pure_record_many)\n--\n\n"
      "Aggregator.record_many: the common case here, each other stat by the pure code."},
     {"split_frames", (PyCFunction)(void (*)(void))split_frames, METH_FASTCALL,
-     "split_frames(data, max_payload)\n--\n\n"
-     "The whole masked data frames at the start of data, as\n"
+     "split_frames(data, max_frame, max_message)\n--\n\n"
+     "The whole masked data messages at the start of data, as\n"
      "statserver.server.framing.pure_split_frames."},
     {"admit_all", (PyCFunction)(void (*)(void))admit_all, METH_FASTCALL,
      "admit_all(stats, names, pods, tmin, tmax)\n--\n\n"

@@ -43,7 +43,7 @@ def test_framing_measures_every_path():
     if compiled_split_frames() is not None:
         ways.append("fast path, compiled")
     for way in ways:
-        assert len(re.findall(rf"^  {re.escape(way)} +[\d.]+ ", out, re.M)) == 3, out
+        assert len(re.findall(rf"^  {re.escape(way)} +[\d.]+ ", out, re.M)) == 4, out
 
 
 def test_aggregate_measures_both_aggregations():

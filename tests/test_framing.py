@@ -1,7 +1,7 @@
-"""Whole client data frames skip autobahn's parser (statserver/server/framing.py). The
+"""Whole client data messages skip autobahn's parser (statserver/server/framing.py). The
 split is the same in C and in Python; a connection delivers the same messages, keeps the
 same traffic counts and closes the same way as through autobahn's own parser, however
-the reads cut the stream."""
+the reads cut the stream (a message cut by a read's end is held for the next)."""
 
 import os
 import random
@@ -16,6 +16,7 @@ from twisted.internet import reactor
 from wsclient import JSON_FRAME, bounded, connect, port_of, start_server, until
 
 from statserver.server import framing, protocol
+from statserver.server.protocol import FAST_HOLD_MAX
 from statserver.wire import encode_protobuf
 from statserver.wire.gobstat import encode_stat_frame
 
@@ -61,22 +62,50 @@ def test_whole_frames_come_out_unmasked_with_their_ends(split, size):
     payload = os.urandom(size)
     wire = frame(BINARY, payload) + frame(TEXT, b"hello") + frame(BINARY, b"")
     first = len(frame(BINARY, payload))
-    assert split(wire, 0) == [
-        (payload, True, first), (b"hello", False, first + 11), (b"", True, first + 17)
-    ]
+    assert split(wire, 0, 0) == ([
+        (payload, True, first, 1), (b"hello", False, first + 11, 1), (b"", True, first + 17, 1)
+    ], False)
+
+
+def gorilla(opcode, payload, size=4096):
+    """A message as gorilla/websocket sends one longer than its write buffer: frames of
+    ``size`` bytes, continuations after the first, the last one final."""
+    parts = [payload[i:i + size] for i in range(0, len(payload), size)] or [b""]
+    return b"".join(frame(opcode if i == 0 else 0, part, fin=i == len(parts) - 1)
+                    for i, part in enumerate(parts))
+
+
+@pytest.mark.parametrize("size", [1, 4096, 4097, 20000, 70000])
+def test_a_fragmented_message_comes_out_joined(split, size):
+    payload = os.urandom(size)
+    wire = gorilla(BINARY, payload) + frame(TEXT, b"a") + gorilla(TEXT, b"bcd", size=1)
+    first = len(gorilla(BINARY, payload))
+    assert split(wire, 4096, max(size, 3)) == ([
+        (payload, True, first, -(-size // 4096)), (b"a", False, first + 7, 1),
+        (b"bcd", False, len(wire), 3),
+    ], False)
+
+
+def test_empty_fragments_count_as_frames(split):
+    wire = frame(BINARY, b"", fin=False) + frame(0, b"", fin=False) + frame(0, b"x")
+    assert split(wire, 0, 0) == ([(b"x", True, len(wire), 3)], False)
 
 
 STOPS = {
     "ping": frame(PING, b"x"),  # control frames are autobahn's
     "close": frame(CLOSE, b"\x03\xe8"),
-    "fragment": frame(BINARY, b"part", fin=False),
+    "fragment, then a new message": frame(BINARY, b"part", fin=False),
     "continuation": frame(0, b"more"),
+    "ping between fragments": frame(BINARY, b"a", fin=False) + frame(PING, b"") + frame(0, b"b"),
+    "fragment with an extension bit": frame(TEXT, b"a", fin=False) + frame(0, b"b", rsv=4),
+    "unmasked fragment": frame(TEXT, b"a", fin=False) + frame(0, b"b", mask=b""),
+    "fragments over max_message": frame(BINARY, b"x" * 60, fin=False) + frame(0, b"x" * 41),
     "extension bit": frame(BINARY, b"x", rsv=4),
     "unmasked": frame(BINARY, b"x", mask=b""),  # a client must mask
     "16-bit length under 126": frame(BINARY, b"x" * 10, length_form=126),  # shortest form only
     "64-bit length under 65536": frame(BINARY, b"x" * 200, length_form=127),
     "reserved opcode": frame(3, b"x"),
-    "over max_payload": frame(BINARY, b"x" * 101),
+    "over max_frame": frame(BINARY, b"x" * 101),
     "length over 2**63": b"\x82\xff" + (1 << 63).to_bytes(8, "big") + b"mask" + b"x" * 20,
 }
 CUT_SHORT = {
@@ -85,26 +114,32 @@ CUT_SHORT = {
     "64-bit length": frame(BINARY, b"x" * 70000)[:9],
     "mask": frame(BINARY, b"x")[:5],
     "second byte": b"\x82",
+    "a message's last fragment": frame(BINARY, b"ab", fin=False),
+    "the next fragment's header": frame(BINARY, b"ab", fin=False) + b"\x80",
+    "the next fragment's payload": frame(BINARY, b"ab", fin=False) + frame(0, b"cd")[:-1],
 }
 
 
 @pytest.mark.parametrize("stop", STOPS.values(), ids=STOPS.keys())
 def test_splitting_stops_at_anything_autobahn_must_judge(split, stop):
     one = frame(BINARY, b"stat")
-    assert split(one + stop + one, 100) == [(b"stat", True, len(one))]
-    assert split(stop + one, 100) == []
+    assert split(one + stop + one, 100, 100) == ([(b"stat", True, len(one), 1)], False)
+    assert split(stop + one, 100, 100) == ([], False)
 
 
 @pytest.mark.parametrize("cut", CUT_SHORT.values(), ids=CUT_SHORT.keys())
-def test_splitting_stops_at_a_frame_cut_short(split, cut):
+def test_splitting_stops_at_a_message_cut_short_and_says_so(split, cut):
     one = frame(BINARY, b"stat")
-    assert split(one + cut, 0) == [(b"stat", True, len(one))]
-    assert split(cut, 0) == []
+    assert split(one + cut, 0, 0) == ([(b"stat", True, len(one), 1)], True)
+    assert split(cut, 0, 0) == ([], True)
 
 
-def test_a_payload_at_the_limit_passes(split):
+def test_a_payload_at_the_limits_passes(split):
     wire = frame(BINARY, b"x" * 100)
-    assert split(wire, 100) == [(b"x" * 100, True, len(wire))]
+    assert split(wire, 100, 100) == ([(b"x" * 100, True, len(wire), 1)], False)
+    wire = frame(BINARY, b"x" * 60, fin=False) + frame(0, b"x" * 40)
+    assert split(wire, 60, 100) == ([(b"x" * 100, True, len(wire), 2)], False)
+    assert split(wire, 59, 100) == ([], False)
 
 
 def frames_stream():
@@ -124,14 +159,18 @@ def frames_stream():
     )
 
 
-@given(data=frames_stream(), max_payload=st.sampled_from([0, 0, 1, 100, 65536, 1 << 20]))
+LIMITS = st.sampled_from([0, 0, 1, 100, 300, 65536, 1 << 20])
+
+
+@given(data=frames_stream(), max_frame=LIMITS, max_message=LIMITS)
 @settings(max_examples=int(os.environ.get("SPEEDUPS_FUZZ_EXAMPLES", "300")))
-def test_compiled_split_is_the_pure_one(data, max_payload):
+def test_compiled_split_is_the_pure_one(data, max_frame, max_message):
     impl = framing.compiled_split_frames() or compiled()
-    want = framing.pure_split_frames(data, max_payload)
-    got = impl(data, max_payload)
+    want = framing.pure_split_frames(data, max_frame, max_message)
+    got = impl(data, max_frame, max_message)
     assert got == want
-    assert [tuple(type(x) for x in f) for f in got] == [tuple(type(x) for x in f) for f in want]
+    assert type(got[1]) is bool
+    assert [tuple(map(type, m)) for m in got[0]] == [tuple(map(type, m)) for m in want[0]]
 
 
 # ---- a connection: the fast path against autobahn's parser ----
@@ -139,6 +178,8 @@ def test_compiled_split_is_the_pure_one(data, max_payload):
 PROTOBUF = encode_protobuf(run(3, pod="p", received_at=None))
 GOB = encode_stat_frame(run(1, pod="p", received_at=None)[0])
 BIG = os.urandom(70_000)  # a bad frame (counted), over 65,535 bytes
+ACTIVATOR = encode_protobuf(run(150, pod="activator-0", received_at=None))  # over 8 KiB
+HUGE = os.urandom(FAST_HOLD_MAX + 5000)
 
 # (name, frames, the messages the server must be handed, max_message_size)
 SCENARIOS = [
@@ -155,6 +196,18 @@ SCENARIOS = [
      [(GOB, True), (PROTOBUF, True)], None),
     ("a fragmented message", [frame(BINARY, GOB[:5], fin=False), frame(0, GOB[5:]),
                               frame(BINARY, PROTOBUF)], [(GOB, True), (PROTOBUF, True)], None),
+    ("an activator's messages in gorilla's 4 KiB frames",
+     [gorilla(BINARY, ACTIVATOR), frame(BINARY, GOB), gorilla(BINARY, ACTIVATOR)],
+     [(ACTIVATOR, True), (GOB, True), (ACTIVATOR, True)], None),
+    ("a ping between fragments", [frame(TEXT, b"{", fin=False), frame(PING, b"hi"),
+                                  frame(0, JSON_FRAME.encode()[1:]), frame(BINARY, GOB)],
+     [(JSON_FRAME.encode(), False), (GOB, True)], None),
+    ("a ping last", [frame(BINARY, GOB), frame(PING, b"hi")], [(GOB, True)], None),
+    ("fragments over --max-message-size", [frame(BINARY, GOB), gorilla(BINARY, b"x" * 2000, 600),
+                                           frame(BINARY, GOB)], [(GOB, True)], 1000),
+    ("a message longer than the fast path holds", [frame(BINARY, GOB), gorilla(BINARY, HUGE),
+                                                   frame(BINARY, GOB)],
+     [(GOB, True), (HUGE, True), (GOB, True)], None),
     ("data after the client's close", [frame(BINARY, GOB), frame(CLOSE, b"\x03\xe8bye"),
                                        frame(BINARY, PROTOBUF)], [(GOB, True)], None),
     ("over --max-message-size", [frame(BINARY, GOB), frame(BINARY, b"x" * 2000),
@@ -170,8 +223,11 @@ SCENARIOS = [
     ("the server closing after the first", [frame(BINARY, GOB), frame(BINARY, PROTOBUF),
                                             frame(TEXT, JSON_FRAME.encode())],
      [(GOB, True), (PROTOBUF, True), (JSON_FRAME.encode(), False)], None),
+    ("the server closing, then a cut message", [frame(BINARY, GOB), frame(BINARY, PROTOBUF),
+                                                frame(BINARY, GOB)[:-3]],
+     [(GOB, True), (PROTOBUF, True)], None),
 ]
-CLOSE_AFTER = {"the server closing after the first": 1}
+CLOSE_AFTER = {"the server closing after the first": 1, "the server closing, then a cut message": 1}
 
 
 def chunkings(wire, frames, seed):
@@ -218,7 +274,7 @@ def feed(conn, chunks, fast, close_after=None):
         pending.cancel()
     t = conn.trafficStats
     return {
-        "messages": messages,
+        "messages": list(messages),  # as now: the real peer may send more later
         "ping timeout left": left,
         "state": conn.state,
         "close code": conn.localCloseCode,
@@ -246,9 +302,9 @@ async def test_a_connection_sees_what_autobahns_parser_gives(split, name, frames
                                                              max_size):
     taken = []
 
-    def spy(data, max_payload):
-        got = split(data, max_payload)
-        taken.extend(got)
+    def spy(*args):
+        got = split(*args)
+        taken.extend(got[0])
         return got
 
     protocol.split_frames = spy  # the fixture's monkeypatch puts it back
@@ -273,28 +329,55 @@ async def test_a_connection_sees_what_autobahns_parser_gives(split, name, frames
         await bounded(server.stopService())
 
 
+READ_LOADS = {  # (the message, its frames, the size of a read)
+    # a busy sender's frames arrive in reads that end mid-frame
+    "gob, 1000-byte reads": (GOB, frame(BINARY, GOB), 1000),
+    # an activator's: each message in 4 KiB frames, in 64 KiB reads
+    "protobuf in gorilla's frames, 64 KiB reads": (ACTIVATOR, gorilla(BINARY, ACTIVATOR), 65536),
+}
+
+
+@pytest.mark.parametrize("load", READ_LOADS, ids=READ_LOADS)
 @pytest_twisted.ensureDeferred
-async def test_reads_that_cut_frames_anywhere_still_take_the_fast_path(split):
-    # a busy sender's frames arrive in reads that end mid-frame: autobahn finishes the
-    # cut frame, the whole ones after it are split here
+async def test_reads_that_cut_messages_anywhere_still_take_the_fast_path(split, load):
+    payload, message, size = READ_LOADS[load]
     taken = []
 
-    def spy(data, max_payload):
-        got = split(data, max_payload)
-        taken.extend(got)
+    def spy(*args):
+        got = split(*args)
+        taken.extend(got[0])
         return got
 
     protocol.split_frames = spy
     server = await start_server()
     try:
         _, conn = await open_connection(server)
-        frames = [frame(BINARY, GOB) for _ in range(50)]
-        wire = b"".join(frames)
-        assert 1000 % len(frames[0])  # reads of several frames, ending mid-frame
-        seen = feed(conn, [wire[i:i + 1000] for i in range(0, len(wire), 1000)], True)
+        wire = message * 50
+        assert size % len(message)  # reads that end mid-message
+        seen = feed(conn, [wire[i:i + size] for i in range(0, len(wire), size)], True)
         conn.transport.abortConnection()
         server.stats.take_all()
-        assert seen["messages"] == [(GOB, True)] * 50
-        assert len(taken) >= 30, f"{len(taken)} of 50 frames split here"  # (one a read not)
+        assert seen["messages"] == [(payload, True)] * 50
+        assert len(taken) == 50, f"{len(taken)} of 50 messages split here"
+    finally:
+        await bounded(server.stopService())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cut_message_is_held_only_up_to_its_bound(split):
+    server = await start_server()
+    try:
+        _, conn = await open_connection(server)
+        small, huge = gorilla(BINARY, ACTIVATOR), gorilla(BINARY, HUGE)
+        conn.dataReceived(small[:-10])
+        assert conn.data == small[:-10] and conn.current_frame is None  # held, unparsed
+        conn.dataReceived(small[-10:] + huge[:FAST_HOLD_MAX + 100])
+        # past the bound: autobahn takes the message in as it comes
+        assert len(conn.data) < 100 and conn.inside_message
+        conn.dataReceived(huge[FAST_HOLD_MAX + 100:])
+        conn.transport.abortConnection()
+        got = [s.pod_name for s in server.stats.take_all()]
+        assert got == ["activator-0"] * 150, "the held message's stats"
+        assert conn.data == b"" and not conn.inside_message
     finally:
         await bounded(server.stopService())

@@ -23,6 +23,12 @@ from statserver.server.framing import split_frames, unmask
 MAX_OUTGOING = 64 * 1024
 
 
+#: Bytes of a message cut by the end of a read that the fast path keeps until the next
+#: read (the message is split again from its start then); a longer one is autobahn's
+#: to take in as it comes, without copying it again for every read.
+FAST_HOLD_MAX = 256 * 1024
+
+
 def outgoing_bytes(transport):
     """Bytes a Twisted transport holds that the kernel has not taken yet (0 where the
     transport does not say)."""
@@ -86,7 +92,7 @@ class StatsServerProtocol(WebSocketServerProtocol):
         self.ping_timed_out_while_paused = False
         self.info = None  # a ConnectionInfo once open (/api/v1/connections)
         self._fast_frames = False  # whole data frames skip autobahn's parser (once open)
-        self._fast_max_payload = 0
+        self._fast_max_frame = self._fast_max_message = 0
 
     def connectionMade(self):
         super().connectionMade()
@@ -104,8 +110,8 @@ class StatsServerProtocol(WebSocketServerProtocol):
     def onOpen(self):
         # the fast path takes frames autobahn would hand over unchanged: not with
         # compression, UTF-8 validation, frame logging or timing on
-        limits = [n for n in (self.maxFramePayloadSize, self.maxMessagePayloadSize) if n > 0]
-        self._fast_max_payload = min(limits, default=0)
+        self._fast_max_frame = max(self.maxFramePayloadSize, 0)
+        self._fast_max_message = max(self.maxMessagePayloadSize, 0)
         self._fast_frames = not (
             self._perMessageCompress is not None
             or self.utf8validateIncoming
@@ -120,19 +126,21 @@ class StatsServerProtocol(WebSocketServerProtocol):
             self._log.failure("Unexpected error opening {peer}", peer=self.peer)
 
     def dataReceived(self, data):
-        # Whole data frames go straight to onMessage (statserver/server/framing.py), with
-        # the effects autobahn's parser would have had (its traffic counts, a pending ping
-        # timeout cancelled by any data frame). Anything else is autobahn's to parse (and
-        # it alone judges what is invalid): the rest of a frame an earlier read began,
-        # and everything from the first byte that does not start a whole data frame.
-        # (autobahn's own dataReceived also logs a debug line per read, whose arguments
-        # it builds whether debug logging is on or not: it is not logged here.)
+        # Whole data messages go straight to onMessage (statserver/server/framing.py),
+        # with the effects autobahn's parser would have had (its traffic counts, a
+        # pending ping timeout cancelled by any data frame). A message cut by the end of
+        # the read waits in autobahn's buffer, unparsed, for the next read (up to
+        # FAST_HOLD_MAX bytes). Anything else is autobahn's to parse (and it alone judges
+        # what is invalid): the rest of a frame it began, and everything from the first
+        # byte that does not start a qualifying message. (autobahn's own dataReceived
+        # also logs a debug line per read, whose arguments it builds whether debug
+        # logging is on or not: it is not logged here.)
         if not self._fast_frames:
             self._dataReceived(data)
             return
         if self.state == self.STATE_OPEN:  # counted once, as autobahn counts a read
             self.trafficStats.incomingOctetsWireLevel += len(data)
-        if self.current_frame is not None:  # a frame cut by the end of the last read
+        if self.current_frame is not None:  # a frame autobahn began in an earlier read
             rest = self.current_frame.length - self.current_frame_masker.pointer()
             if not 0 <= rest < len(data):
                 self._parse(data)
@@ -147,28 +155,33 @@ class StatsServerProtocol(WebSocketServerProtocol):
         ):
             self._parse(data)
             return
-        whole = self.data + data if self.data else data  # a frame header cut short
-        frames = split_frames(whole, self._fast_max_payload)
-        if not frames:
-            self._parse(data)
-            return
-        self.data = b""
-        traffic = self.trafficStats
+        whole = self.data + data if self.data else data  # a message held, or a cut header
+        messages, more = split_frames(whole, self._fast_max_frame, self._fast_max_message)
         end = 0
-        for payload, is_binary, frame_end in frames:
-            end = frame_end
-            size = len(payload)
-            traffic.incomingOctetsWebSocketLevel += size
-            traffic.incomingOctetsAppLevel += size
-            traffic.incomingWebSocketFrames += 1
-            if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
-                self._cancelAutoPingTimeoutCall()
-            traffic.incomingWebSocketMessages += 1
-            self.onMessage(payload, is_binary)
-            if self.state != self.STATE_OPEN or self.failedByMe:
-                break
-        if end < len(whole):
+        if messages:
+            self.data = b""
+            traffic = self.trafficStats
+            for payload, is_binary, message_end, frames in messages:
+                end = message_end
+                size = len(payload)
+                traffic.incomingOctetsWebSocketLevel += size
+                traffic.incomingOctetsAppLevel += size
+                traffic.incomingWebSocketFrames += frames
+                if self.autoPingTimeoutCall and self.autoPingRestartOnAnyTraffic:
+                    self._cancelAutoPingTimeoutCall()
+                traffic.incomingWebSocketMessages += 1
+                self.onMessage(payload, is_binary)
+                if self.state != self.STATE_OPEN or self.failedByMe:
+                    more = False  # what follows is autobahn's now
+                    break
+        if end == len(whole):
+            return
+        if more and len(whole) - end <= FAST_HOLD_MAX:
+            self.data = whole[end:] if end else whole
+        elif end:
             self._parse(whole[end:])
+        else:
+            self._parse(data)  # autobahn's buffer already holds what came before
 
     def _parse(self, data):
         """autobahn's ``_dataReceived`` less its counting (done once a read above)."""
