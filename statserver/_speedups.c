@@ -183,6 +183,33 @@ next_field(Reader *r, uint32_t *field, int *wire_type)
 /* Decode a string field into *slot (replacing what it held). As upb does, a string
  * longer than its message but not than the frame is checked for UTF-8 before the
  * message's overrun is reported. */
+/* Strings seen lately, in every frame: a fleet sends the same namespaces, names and pod
+ * names second after second, and one str object for each (its hash cached) makes every
+ * sink's dict and set lookups of them identity hits. A slot holds the last short ASCII
+ * string whose bytes hash to it; at most RECENT_SLOTS * RECENT_MAX_LEN bytes of text. */
+#define RECENT_SLOTS 1024
+#define RECENT_MAX_LEN 64
+static PyObject *recent_strings[RECENT_SLOTS];
+
+static PyObject *
+decode_string(const uint8_t *bytes, Py_ssize_t len)
+{
+    if (len > RECENT_MAX_LEN)
+        return PyUnicode_DecodeUTF8((const char *)bytes, len, NULL);
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < len; i++)
+        h = (h ^ bytes[i]) * 16777619u;
+    PyObject **slot = &recent_strings[(h ^ (h >> 16)) & (RECENT_SLOTS - 1)];
+    PyObject *seen = *slot;
+    if (seen != NULL && PyUnicode_GET_LENGTH(seen) == len
+            && memcmp(PyUnicode_1BYTE_DATA(seen), bytes, len) == 0)
+        return Py_NewRef(seen);
+    PyObject *str = PyUnicode_DecodeUTF8((const char *)bytes, len, NULL);
+    if (str != NULL && PyUnicode_IS_COMPACT_ASCII(str))
+        Py_XSETREF(*slot, Py_NewRef(str));
+    return str;
+}
+
 static int
 read_string(Reader *r, PyObject **slot, StringCache *cache)
 {
@@ -205,7 +232,7 @@ read_string(Reader *r, PyObject **slot, StringCache *cache)
         Py_INCREF(str);
     }
     else {
-        str = PyUnicode_DecodeUTF8((const char *)bytes, len, NULL);
+        str = decode_string(bytes, len);
         if (str == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
                 return PY_ERROR;
@@ -793,25 +820,35 @@ record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *
     }
     if (i >= 0) {
         /* Another stat in the newest second: RevisionBuckets.record's first case. */
-        PyObject *sums[6] = {
-            float_sum(PyList_GET_ITEM(conc, i), concurrency),
-            float_sum(PyList_GET_ITEM(reqs, i), rps),
-            float_sum(fields[B_STABLE_CONCURRENCY_TOTAL], concurrency),
-            float_sum(fields[B_STABLE_RPS_TOTAL], rps),
-            float_sum(fields[B_PANIC_CONCURRENCY_TOTAL], concurrency),
-            float_sum(fields[B_PANIC_RPS_TOTAL], rps),
+        PyObject **places[6] = {
+            &PyList_GET_ITEM(conc, i), &PyList_GET_ITEM(reqs, i),
+            &SLOT(buckets, buckets_offsets[B_STABLE_CONCURRENCY_TOTAL]),
+            &SLOT(buckets, buckets_offsets[B_STABLE_RPS_TOTAL]),
+            &SLOT(buckets, buckets_offsets[B_PANIC_CONCURRENCY_TOTAL]),
+            &SLOT(buckets, buckets_offsets[B_PANIC_RPS_TOTAL]),
         };
+        double adds[6] = {concurrency, rps, concurrency, rps, concurrency, rps};
+        PyObject *sums[6];
         for (int k = 0; k < 6; k++) {
-            if (sums[k] == NULL) {
-                for (int j = 0; j < 6; j++)
+            /* a float only this list or slot holds is updated where it is (nothing else
+             * can see it); a shared one (the initial 0.0) is replaced */
+            PyObject *old = *places[k];
+            sums[k] = Py_REFCNT(old) == 1 ? NULL : float_sum(old, adds[k]);
+            if (Py_REFCNT(old) != 1 && sums[k] == NULL) {
+                for (int j = 0; j < k; j++)
                     Py_XDECREF(sums[j]);
                 return -1;
             }
         }
-        PyList_SetItem(conc, i, sums[0]);
-        PyList_SetItem(reqs, i, sums[1]);
-        for (int f = B_STABLE_CONCURRENCY_TOTAL; f <= B_PANIC_RPS_TOTAL; f++)
-            set_slot(buckets, buckets_offsets[f], sums[2 + f - B_STABLE_CONCURRENCY_TOTAL]);
+        for (int k = 0; k < 6; k++) {
+            if (sums[k] == NULL) {
+                ((PyFloatObject *)*places[k])->ob_fval += adds[k];
+            } else {
+                PyObject *old = *places[k];
+                *places[k] = sums[k];
+                Py_DECREF(old);
+            }
+        }
     }
     else {
         PyObject *conc_obj = PyFloat_FromDouble(concurrency);

@@ -355,6 +355,26 @@ def test_no_references_or_memory_kept():
     assert grown < 50_000, grown  # 8,000 frames: a leak of one object each is 300 kB+
 
 
+def test_names_decoded_again_are_one_object_and_never_mixed_up():
+    # The compiled decoder keeps the short ASCII strings it decoded lately (a fleet sends
+    # the same names every second): each is then one object, its hash computed once.
+    from statserver.wire import encode_protobuf
+
+    decode = protobuf_decoders.compiled()
+    fleet = [StatMessage("ns", f"rev-{i:02d}", "activator-0", 1.0) for i in range(50)]
+    first, again = decode(encode_protobuf(fleet)), decode(encode_protobuf(fleet))
+    assert first == again and [s.name for s in first] == [s.name for s in fleet]
+    shared = sum(a.name is b.name for a, b in zip(first, again, strict=True))
+    assert shared >= 45, f"{shared} of 50 names shared"  # (two may share a slot)
+    # names that fill the table many times over, of one length (so that slots collide),
+    # long ones (not kept) and others than ASCII (not kept): each comes out as sent
+    names = [f"rev-{i:05d}" for i in range(5000)] + ["x" * 65, "r\u00e9v-1", "\u00e9" * 40]
+    stats = [StatMessage("ns", name, name) for name in names * 2]
+    got = decode(encode_protobuf(stats))
+    assert [(s.name, s.pod_name) for s in got] == [(n, n) for n in names * 2]
+    assert got == protostat.pure_decode_protobuf(encode_protobuf(stats))
+
+
 def _implementation(cwd, **env):
     code = "from statserver.wire import IMPLEMENTATION; print(IMPLEMENTATION)"
     environ = {k: v for k, v in os.environ.items() if k != "STATSERVER_PURE"}
@@ -457,6 +477,25 @@ def test_aggregators_record_alike(ops, batch_sizes, aggregation, max_revisions):
         assert _aggregator_state(fast) == _aggregator_state(pure)
         if i >= len(stats):
             break
+
+
+def test_a_total_held_elsewhere_is_never_changed_under_its_holder():
+    # The compiled record_many adds to a bucket's floats where they are when nothing
+    # else holds them; one that something else holds is replaced, as in Python.
+    compiled = aggregator.compiled_aggregate_record_many() or protobuf_decoders.compiled()
+    from twisted.internet.task import Clock
+
+    agg = aggregator.Aggregator(Clock())
+    stat = StatMessage("ns", "a", "pod", 1.5, 0.0, 2.0, 0.0, timestamp=NOW, received_at=NOW)
+    compiled(agg, [stat, stat], agg.pure_record_many)
+    buckets = agg._revisions[("ns", "a")].buckets
+    held = [buckets.stable_concurrency_total, buckets.panic_rps_total,
+            max(buckets.concurrency), max(buckets.rps)]
+    assert held == [3.0, 4.0, 3.0, 4.0]
+    compiled(agg, [stat], agg.pure_record_many)
+    assert held == [3.0, 4.0, 3.0, 4.0]
+    assert [buckets.stable_concurrency_total, buckets.panic_rps_total, max(buckets.concurrency),
+            max(buckets.rps)] == [4.5, 6.0, 4.5, 6.0]
 
 
 # ---- reading a revision's linear averages ----
