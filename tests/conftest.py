@@ -9,6 +9,7 @@ import pytest
 from protobuf_decoders import compiled
 
 from statserver.aggregation import aggregator
+from statserver.server import framing, protocol
 from statserver.sinks import summary
 from statserver.wire import protostat
 
@@ -37,38 +38,46 @@ def pytest_make_collect_report(collector):
     _fail_skip(outcome.get_result(), "module")
 
 
+def _install(request, monkeypatch, module, name, pure, compiled_getter):
+    """``pure`` or ``compiled_getter()`` (by the fixture's param) as ``module.name``,
+    whatever ``STATSERVER_PURE`` chose; skips (fails under CI=true) where the compiled
+    one is not built."""
+    chosen = pure
+    if request.param == "compiled":
+        chosen = compiled_getter()
+        if chosen is None:
+            compiled()  # skips
+    monkeypatch.setattr(module, name, chosen)
+    return chosen
+
+
 @pytest.fixture(params=["pure", "compiled"])
 def protobuf_decoder(request, monkeypatch):
     """Each protobuf decoder in turn, installed as ``protostat.decode_protobuf`` (so that
-    ``decode_frame`` uses it too) whatever ``STATSERVER_PURE`` chose."""
-    decode = protostat.pure_decode_protobuf if request.param == "pure" else compiled()
-    monkeypatch.setattr(protostat, "decode_protobuf", decode)
-    return decode
+    ``decode_frame`` uses it too)."""
+    return _install(request, monkeypatch, protostat, "decode_protobuf",
+                    protostat.pure_decode_protobuf, protostat.compiled_decode_protobuf)
 
 
 @pytest.fixture(params=["pure", "compiled"])
 def summary_add_stats(request, monkeypatch):
     """Each implementation of the summary's set updates in turn, as ``summary.add_stats``."""
-    if request.param == "pure":
-        add = summary.pure_add_stats
-    else:
-        add = summary.compiled_add_stats()
-        if add is None:
-            compiled()  # skips (fails under CI=true)
-    monkeypatch.setattr(summary, "add_stats", add)
-    return add
+    return _install(request, monkeypatch, summary, "add_stats", summary.pure_add_stats,
+                    summary.compiled_add_stats)
 
 
 @pytest.fixture(params=["pure", "compiled"])
 def aggregator_record_many(request, monkeypatch):
     """``Aggregator.record_many`` all in Python, then with its common case compiled."""
-    compiled_record_many = None
-    if request.param == "compiled":
-        compiled_record_many = aggregator.compiled_aggregate_record_many()
-        if compiled_record_many is None:
-            compiled()  # skips (fails under CI=true)
-    monkeypatch.setattr(aggregator, "compiled_record_many", compiled_record_many)
-    return compiled_record_many
+    return _install(request, monkeypatch, aggregator, "compiled_record_many", None,
+                    aggregator.compiled_aggregate_record_many)
+
+
+@pytest.fixture(params=["pure", "compiled"])
+def split(request, monkeypatch):
+    """Each ``split_frames`` in turn, as the one the server's protocol uses."""
+    return _install(request, monkeypatch, protocol, "split_frames", framing.pure_split_frames,
+                    framing.compiled_split_frames)
 
 
 class Logged(list):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from protobuf_decoders import compiled
 from stats import run
 from twisted.internet import reactor
-from wsclient import JSON_FRAME, bounded, connect, port_of, start_server, until
+from wsclient import JSON_FRAME, bounded, client_frame, connect, port_of, start_server, until
 
 from statserver.server import framing, protocol
 from statserver.server.protocol import FAST_HOLD_MAX
@@ -23,38 +23,9 @@ from statserver.wire.gobstat import encode_stat_frame
 TEXT, BINARY, CLOSE, PING, PONG = 1, 2, 8, 9, 10
 
 
-def frame(opcode, payload, *, fin=True, rsv=0, mask=None, length_form=None):
-    """A client frame with every header field chosen: ``length_form`` 0, 126 or 127
-    asks for that length encoding (the shortest by default, and whenever the one asked
-    for cannot hold the length); ``mask=b""`` sends none."""
-    mask = os.urandom(4) if mask is None else mask
-    n = len(payload)
-    shortest = 0 if n < 126 else 126 if n < 1 << 16 else 127
-    # a form too short for the length is not a choice: the shortest one that holds it
-    form = max(shortest, length_form) if length_form is not None else shortest
-    head = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
-    bit = 0x80 if mask else 0
-    if form == 0:
-        head += bytes([bit | n])
-    elif form == 126:
-        head += bytes([bit | 126]) + n.to_bytes(2, "big")
-    else:
-        head += bytes([bit | 127]) + n.to_bytes(8, "big")
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if mask else payload
-    return head + mask + body
-
-
-@pytest.fixture(params=["pure", "compiled"])
-def split(request, monkeypatch):
-    """Each ``split_frames`` in turn, as the one the server's protocol uses."""
-    if request.param == "pure":
-        impl = framing.pure_split_frames
-    else:
-        impl = framing.compiled_split_frames()
-        if impl is None:
-            compiled()  # skips (fails under CI=true)
-    monkeypatch.setattr(protocol, "split_frames", impl)
-    return impl
+def frame(opcode, payload, *, mask=None, **header):
+    """``client_frame`` with a fresh random mask unless one is given (``b""``: none)."""
+    return client_frame(opcode, payload, os.urandom(4) if mask is None else mask, **header)
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 4096, 65535, 65536, 70000])

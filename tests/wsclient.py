@@ -198,14 +198,22 @@ async def raw_websocket(port):
     return client
 
 
-def client_frame(opcode, payload, mask=b"\x01\x02\x03\x04"):
-    """One final, masked WebSocket frame (opcode 1 text, 2 binary, 8 close, 9 ping, 10 pong)."""
+def client_frame(opcode, payload, mask=b"\x01\x02\x03\x04", *, fin=True, rsv=0,
+                 length_form=None):
+    """One WebSocket frame from a client (opcode 0 continuation, 1 text, 2 binary, 8 close,
+    9 ping, 10 pong), final and masked unless asked otherwise (``mask=b""``: unmasked).
+    ``length_form`` 0, 126 or 127 asks for that length encoding (the shortest by default,
+    and whenever the one asked for cannot hold the length)."""
     n = len(payload)
-    if n < 126:
-        head = bytes([0x80 | opcode, 0x80 | n])
-    elif n < 1 << 16:
-        head = bytes([0x80 | opcode, 0x80 | 126]) + n.to_bytes(2, "big")
+    shortest = 0 if n < 126 else 126 if n < 1 << 16 else 127
+    form = shortest if length_form is None else max(shortest, length_form)
+    head = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
+    bit = 0x80 if mask else 0
+    if form == 0:
+        head += bytes([bit | n])
+    elif form == 126:
+        head += bytes([bit | 126]) + n.to_bytes(2, "big")
     else:
-        head = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + masked
+        head += bytes([bit | 127]) + n.to_bytes(8, "big")
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if mask else payload
+    return head + mask + body

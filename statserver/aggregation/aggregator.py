@@ -23,13 +23,13 @@ The arithmetic is :mod:`statserver.aggregation.windows`'s; nothing here depends 
 reactor (only its logger).
 """
 
-import os
 from typing import NamedTuple
 
 from twisted.logger import Logger
 
 from statserver.aggregation.windows import NS_PER_S, PRECISION, RevisionBuckets
 from statserver.sinks.base import Sink
+from statserver.speedups import choose, compiled
 from statserver.text import quote
 
 _log = Logger()
@@ -333,18 +333,19 @@ class Aggregator(Sink):
 
 def compiled_aggregate_record_many():
     """``statserver._speedups.aggregate_record_many``, or None where it is not built."""
-    try:
-        from statserver import _speedups
-    except ImportError:
+    configure = compiled("configure_aggregate")
+    if configure is None:
         return None
-    _speedups.configure_aggregate(RevisionBuckets, _Revision)
-    return _speedups.aggregate_record_many
+    if not _configured:
+        configure(RevisionBuckets, _Revision)
+        _configured.append(True)
+    return compiled("aggregate_record_many")
 
+
+_configured = []  # configure_aggregate has been called (once is enough)
 
 # Aggregator.record_many's common case in C unless STATSERVER_PURE=1 (or not built).
-compiled_record_many = (
-    None if os.environ.get("STATSERVER_PURE") == "1" else compiled_aggregate_record_many()
-)
+compiled_record_many = choose(compiled_aggregate_record_many, None)
 
 
 def compiled_linear_averages():
@@ -353,12 +354,10 @@ def compiled_linear_averages():
     built."""
     if compiled_aggregate_record_many() is None:  # (which configures it)
         return None
-    from statserver._speedups import linear_averages
-
-    return linear_averages
+    return compiled("linear_averages")
 
 
 # What a read of the averages costs, mostly (a dashboard snapshot or a scrape of 10,000
 # revisions): in C unless STATSERVER_PURE=1 (or not built).
-compiled_averages = None if os.environ.get("STATSERVER_PURE") == "1" else compiled_linear_averages()
+compiled_averages = choose(compiled_linear_averages, None)
 _SCALE = 10.0**PRECISION  # round_to_n_digits' own

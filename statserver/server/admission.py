@@ -15,14 +15,14 @@ letters, digits, ``-`` and ``.``); the server does not check that syntax, only w
 hurt its outputs (size, encoding, control characters). See ``docs/server.md``.
 """
 
-import os
 from operator import itemgetter
 
 from prometheus_client import Counter
 from twisted.logger import Logger
 
-from statserver.constants import NS_PER_S, PURE_ENV
+from statserver.constants import NS_PER_S
 from statserver.model import RFC3339_MAX_NS, RFC3339_MIN_NS
+from statserver.speedups import choose, compiled
 from statserver.text import quote
 
 #: A namespace or a revision name is a DNS label: at most this many characters.
@@ -80,18 +80,14 @@ def pure_admit_all(stats, names, pods, tmin, tmax):
 
 def compiled_admit_all():
     """``statserver._speedups.admit_all``, or None where it is not built."""
-    try:
-        from statserver._speedups import admit_all
-    except ImportError:
-        return None
-    return admit_all
+    return compiled("admit_all")
 
 
 #: ``pure_admit_all``, compiled unless ``STATSERVER_PURE=1`` (or not built).
-admit_all = (os.environ.get(PURE_ENV) != "1" and compiled_admit_all()) or pure_admit_all
+admit_all = choose(compiled_admit_all, pure_admit_all)
 
 
-def _times_writable(stats, tmin=TIME_MIN, tmax=TIME_MAX):
+def _times_writable(stats, tmin, tmax):
     # one C-level pass: a frame's stats mostly share a time, and sorting sorted or equal
     # values is one comparison each (min() and max() would take two passes)
     try:

@@ -11,11 +11,9 @@ next, and hands everything else (control frames, anything autobahn would refuse)
 autobahn, which stays the judge of what is valid.
 """
 
-import os
-
 from autobahn.websocket.xormasker import create_xor_masker
 
-from statserver.constants import PURE_ENV
+from statserver.speedups import choose, compiled
 
 # Up to this many bytes, one big-integer XOR unmasks faster than autobahn's masker
 # object (0.3-0.7 µs against 2.2-2.4 µs with autobahn 26's native masker); above it the
@@ -121,12 +119,8 @@ def pure_split_frames(data, max_frame, max_message):
 
 def compiled_split_frames():
     """``statserver._speedups.split_frames``, or None where it is not built."""
-    try:
-        from statserver._speedups import split_frames
-    except ImportError:
-        return None
-    return split_frames
+    return compiled("split_frames")
 
 
 #: ``pure_split_frames``, compiled unless ``STATSERVER_PURE=1`` (or not built).
-split_frames = (os.environ.get(PURE_ENV) != "1" and compiled_split_frames()) or pure_split_frames
+split_frames = choose(compiled_split_frames, pure_split_frames)

@@ -1,12 +1,12 @@
 """A sink that logs one summary line a minute: stats, pods, revisions, decode errors."""
 
-import os
 from operator import attrgetter, itemgetter
 
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from statserver.sinks.base import Sink
+from statserver.speedups import choose, compiled
 
 _log = Logger()
 _pod_name = attrgetter("pod_name")
@@ -26,16 +26,11 @@ def pure_add_stats(stats, pods, revisions):
 def compiled_add_stats():
     """``statserver._speedups.summary_add`` (the same for lists or tuples of
     ``StatMessage``s), or None where the extension is not built."""
-    try:
-        from statserver._speedups import summary_add
-    except ImportError:
-        return None
-    return summary_add
+    return compiled("summary_add")
 
 
-add_stats = (os.environ.get("STATSERVER_PURE") != "1" and compiled_add_stats()) or (
-    pure_add_stats
-)
+#: ``pure_add_stats``, compiled unless ``STATSERVER_PURE=1`` (or not built).
+add_stats = choose(compiled_add_stats, pure_add_stats)
 
 
 def decode_errors_total(registry):

@@ -1,14 +1,14 @@
 """Knative's ``WireStatMessages`` over protobuf (v0.17 and later senders), both ways,
 and big frames cut into pieces that can be decoded one reactor turn at a time."""
 
-import os
 from functools import partial
 from operator import attrgetter
 
 from google.protobuf.message import DecodeError as _ProtobufDecodeError
 
-from statserver.constants import NS_PER_S, PROTOBUF, PURE_ENV
+from statserver.constants import NS_PER_S, PROTOBUF
 from statserver.model import StatMessage
+from statserver.speedups import choose, compiled
 from statserver.wire.errors import FrameError
 from statserver.wire.stat_proto import WireStatMessages
 
@@ -59,11 +59,10 @@ def compiled_decode_protobuf():
     """``statserver._speedups.decode_protobuf``, set up to match the pure function under
     the protobuf release in use (its reason texts, and the two limits releases differ
     on); None where the extension is not built."""
-    try:
-        from statserver import _speedups
-    except ImportError:
+    configure = compiled("configure")
+    if configure is None:
         return None
-    _speedups.configure(
+    configure(
         frame_error=FrameError,
         stat_type=StatMessage,
         format_name=PROTOBUF,
@@ -73,12 +72,11 @@ def compiled_decode_protobuf():
         size_varint_bytes=5 if _pure_protobuf_reason(b"\x0a\x80\x80\x80\x80\x80\x00") else 10,
         field_zero_in_group=_pure_protobuf_reason(b"\x2b\x00\x00\x2c") is None,
     )
-    return _speedups.decode_protobuf
+    return compiled("decode_protobuf")
 
 
-decode_protobuf = (os.environ.get(PURE_ENV) != "1" and compiled_decode_protobuf()) or (
-    pure_decode_protobuf
-)
+#: ``pure_decode_protobuf``, compiled unless ``STATSERVER_PURE=1`` (or not built).
+decode_protobuf = choose(compiled_decode_protobuf, pure_decode_protobuf)
 IMPLEMENTATION = "pure" if decode_protobuf is pure_decode_protobuf else "compiled"
 """``"compiled"`` when frames are decoded by ``statserver._speedups``, else ``"pure"``
 (not built, or ``STATSERVER_PURE=1``)."""
