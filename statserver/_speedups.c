@@ -44,7 +44,10 @@ static PyObject *utf8_reason;      /* the reason for a string that is not UTF-8 
 static int size_varint_bytes = 5;  /* the longest length varint accepted */
 static int field_zero_in_group;    /* whether field 0 may appear inside a group */
 
-static PyObject *zero_float;       /* one shared 0.0 for every zero field */
+/* One shared float for each whole value 0.0 to 255.0: most of a stat's fields are zero,
+ * and Knative's request counts are whole numbers, mostly small. */
+#define SMALL_FLOATS 256
+static PyObject *small_floats[SMALL_FLOATS];
 static PyObject *empty_str;
 static PyObject *ns_per_s;         /* 1_000_000_000 as a Python int */
 
@@ -330,20 +333,34 @@ new_float(double value)
 {
     uint64_t bits;
     memcpy(&bits, &value, sizeof bits);
-    if (bits == 0) { /* +0.0 only: -0.0 keeps its sign */
-        Py_INCREF(zero_float);
-        return zero_float;
-    }
+    if (bits == 0) /* +0.0 only: -0.0 keeps its sign */
+        return Py_NewRef(small_floats[0]);
+    if (value >= 1.0 && value < SMALL_FLOATS && value == (double)(int)value)
+        return Py_NewRef(small_floats[(int)value]);
     return PyFloat_FromDouble(value);
 }
+
+/* The last timestamp made: a sender stamps a frame's stats with the same second, and
+ * one int for all of them saves an allocation a stat and lets the aggregator see the
+ * same object again (its time memo, and its "later than the last" test). */
+static int64_t last_timestamp_seconds;
+static PyObject *last_timestamp;
 
 static PyObject *
 new_timestamp(int64_t seconds)
 {
     if (seconds == 0)
         Py_RETURN_NONE;
-    if (seconds > -9000000000LL && seconds < 9000000000LL)
-        return PyLong_FromLongLong(seconds * 1000000000LL);
+    if (seconds > -9000000000LL && seconds < 9000000000LL) {
+        if (last_timestamp != NULL && seconds == last_timestamp_seconds)
+            return Py_NewRef(last_timestamp);
+        PyObject *ns = PyLong_FromLongLong(seconds * 1000000000LL);
+        if (ns != NULL) {
+            Py_XSETREF(last_timestamp, Py_NewRef(ns));
+            last_timestamp_seconds = seconds;
+        }
+        return ns;
+    }
     PyObject *s = PyLong_FromLongLong(seconds);
     if (s == NULL)
         return NULL;
@@ -757,6 +774,28 @@ int64_of(PyObject *obj, int64_t *out)
     return 1;
 }
 
+/* The int64 value of the last int object int64_of read through it: a frame's stats
+ * share their receive time, and their sender's time (new_timestamp). It holds a strong
+ * reference, so the object cannot be freed and another take its address meanwhile. */
+typedef struct {
+    PyObject *obj;
+    int64_t value;
+} TimeMemo;
+
+static int
+int64_memo(TimeMemo *m, PyObject *obj, int64_t *out)
+{
+    if (obj != NULL && obj == m->obj) {
+        *out = m->value;
+        return 1;
+    }
+    if (!int64_of(obj, out))
+        return 0;
+    Py_XSETREF(m->obj, Py_NewRef(obj));
+    m->value = *out;
+    return 1;
+}
+
 static int64_t
 floor_div(int64_t a, int64_t b)
 {
@@ -807,8 +846,8 @@ float_sum(PyObject *a, double b)
 /* One stat's Aggregator.record_many: 1 when done here, 0 when it must go to the pure
  * code instead (nothing has been changed then), -1 on error. */
 static int
-record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *aggregator,
-           int64_t max_skew)
+record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, TimeMemo *times,
+           PyObject *aggregator, int64_t max_skew)
 {
     if (!PyTuple_Check(stat) || PyTuple_GET_SIZE(stat) < 10)
         return 0;
@@ -822,7 +861,7 @@ record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *
     else if (received == Py_None)
         received = at;
     int64_t at_ns, received_ns, skew;
-    if (!int64_of(at, &at_ns) || !int64_of(received, &received_ns))
+    if (!int64_memo(&times[0], at, &at_ns) || !int64_memo(&times[1], received, &received_ns))
         return 0; /* no time at all (refused), or not an int64 */
     if (both && (__builtin_sub_overflow(at_ns, received_ns, &skew)
                  || skew > max_skew || skew < -max_skew))
@@ -922,7 +961,7 @@ record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, PyObject *
         }
     }
 
-    int later = PyObject_RichCompareBool(at, last_stat_time, Py_GT);
+    int later = at == last_stat_time ? 0 : PyObject_RichCompareBool(at, last_stat_time, Py_GT);
     if (later < 0)
         return -1;
     if (later)
@@ -969,6 +1008,7 @@ aggregate_record_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     RevisionCache cache = {NULL, NULL, NULL};
+    TimeMemo times[2] = {{NULL, 0}, {NULL, 0}}; /* the sender's time, the receive time */
     PyObject *result = NULL;
     int64_t max_skew = INT64_MAX;
     PyObject *skew = PyObject_GetAttr(aggregator, s_max_skew);
@@ -982,7 +1022,7 @@ aggregate_record_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     for (Py_ssize_t k = 0; k < n; k++) {
         PyObject *stat = PySequence_Fast_ITEMS(seq)[k];
-        int rc = record_one(revisions, stat, &cache, aggregator, max_skew);
+        int rc = record_one(revisions, stat, &cache, times, aggregator, max_skew);
         if (rc < 0)
             goto done;
         if (rc == 0) {
@@ -998,6 +1038,8 @@ aggregate_record_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     result = Py_NewRef(Py_None);
 done:
     clear_revision_cache(&cache);
+    Py_XDECREF(times[0].obj);
+    Py_XDECREF(times[1].obj);
     Py_DECREF(seq);
     Py_DECREF(revisions);
     return result;
@@ -1377,10 +1419,12 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    zero_float = PyFloat_FromDouble(0.0);
+    for (int i = 0; i < SMALL_FLOATS; i++)
+        if ((small_floats[i] = PyFloat_FromDouble((double)i)) == NULL)
+            return NULL;
     empty_str = PyUnicode_FromStringAndSize("", 0);
     ns_per_s = PyLong_FromLong(1000000000L);
-    if (zero_float == NULL || empty_str == NULL || ns_per_s == NULL)
+    if (empty_str == NULL || ns_per_s == NULL)
         return NULL;
 #define INTERN(var, text) if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
     INTERN(s_revisions, "_revisions");

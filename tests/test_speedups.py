@@ -375,6 +375,49 @@ def test_names_decoded_again_are_one_object_and_never_mixed_up():
     assert got == protostat.pure_decode_protobuf(encode_protobuf(stats))
 
 
+def test_a_frames_seconds_are_each_its_own_and_one_object_while_repeated():
+    # A sender stamps a frame's stats with the same second: the compiled decoder makes
+    # one int for a run of them (which the compiled aggregator then reads once), and
+    # never hands a stat another second's time.
+    from twisted.internet.task import Clock
+
+    from statserver.wire import encode_protobuf
+
+    decode = protobuf_decoders.compiled()
+    s = NOW // 1_000_000_000
+    seconds = [s, s, s, s + 1, s + 1, s, -5, -5, s + 2**31, s, s]
+    frame = encode_protobuf([
+        StatMessage("ns", "rev", f"pod-{i % 3}", 1.0 + i, 0.5, 2.0, 1.0,
+                    timestamp=t * 1_000_000_000) for i, t in enumerate(seconds)])  # fmt: skip
+    got = decode(frame, NOW + 3_000_000_000)
+    assert [m.timestamp for m in got] == [t * 1_000_000_000 for t in seconds]
+    assert got == protostat.pure_decode_protobuf(frame, NOW + 3_000_000_000)
+    assert got[0].timestamp is got[1].timestamp is got[2].timestamp
+    assert got[3].timestamp is got[4].timestamp and got[6].timestamp is got[7].timestamp
+    record = aggregator.compiled_aggregate_record_many() or protobuf_decoders.compiled()
+    pure, fast = aggregator.Aggregator(Clock()), aggregator.Aggregator(Clock())
+    for batch in (got[:1], got[1:], got):  # the revision first, then the rest, twice
+        pure.pure_record_many(batch)
+        record(fast, batch, fast.pure_record_many)
+        assert _aggregator_state(fast) == _aggregator_state(pure)
+
+
+def test_whole_counts_are_shared_floats_of_the_same_value():
+    # Knative's counts are whole numbers: the compiled decoder shares one float for each
+    # of 0.0 to 255.0 (the rest, -0.0 included, are floats of their own).
+    from statserver.wire import encode_protobuf
+
+    decode = protobuf_decoders.compiled()
+    counts = [0.0, 1.0, 2.0, 17.0, 255.0, 256.0, 1.5, 254.9999, -1.0, -0.0, 1e300, 2.0**40]
+    frame = encode_protobuf([StatMessage("ns", "rev", "pod", 1.0, 0.0, c, c) for c in counts])
+    first, again = decode(frame), decode(frame)
+    pure = protostat.pure_decode_protobuf(frame)
+    assert [repr(s.request_count) for s in first] == [repr(s.request_count) for s in pure]
+    assert [repr(s.request_count) for s in first] == [repr(c) for c in counts]
+    shared = [a.request_count is b.request_count for a, b in zip(first, again, strict=True)]
+    assert shared == [c in (0.0, 1.0, 2.0, 17.0, 255.0) and repr(c) != "-0.0" for c in counts]
+
+
 def _implementation(cwd, **env):
     code = "from statserver.wire import IMPLEMENTATION; print(IMPLEMENTATION)"
     environ = {k: v for k, v in os.environ.items() if k != "STATSERVER_PURE"}
