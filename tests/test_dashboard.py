@@ -13,6 +13,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Cooperator
 from twisted.web.client import Agent
 from twisted.web.http_headers import Headers
 from wsclient import bounded, connect, http_get, port_of, start_server, until
@@ -429,3 +430,83 @@ async def test_a_snapshot_that_fails_is_logged_and_the_next_one_is_built(logged)
         await stop(server, dashboard)
     dashboard.stopService()  # stopping again (as a parent service may) is harmless
     assert not [e for e in logged if "log_failure" in e and e is not event]
+
+
+def clocked_dashboard(revisions):
+    """A Dashboard on a ``Clock`` (no reactor, nothing listening) over an aggregator
+    holding ``revisions`` revisions, the history's first sample taken."""
+    from twisted.internet.task import Clock
+
+    from statserver.dashboard import Dashboard
+    from statserver.server.service import StatsServer
+
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    aggregator = Aggregator(clock)
+    at = int(clock.seconds() * 1e9)
+    aggregator.record_many([StatMessage("ns", f"rev-{i:04d}", "p", 1.0 + i, 0.0, 2.0,
+                                        timestamp=at, received_at=at)
+                            for i in range(revisions)])
+    history = History(length=60, resolution=5)
+    dashboard = Dashboard(StatsServer(endpoint=None, reactor=clock), aggregator,
+                          reactor=clock, history=history)
+    dashboard.startService()
+    dashboard.build_now(clock.seconds(), True)
+    return clock, dashboard
+
+
+def test_while_nobody_watches_a_tick_samples_the_history_and_encodes_nothing(monkeypatch):
+    from statserver.dashboard import service
+
+    clock, dashboard = clocked_dashboard(1_200)  # three build steps
+    encoded = []
+    real = service._encode
+    monkeypatch.setattr(service, "_encode", lambda value: encoded.append(1) or real(value))
+    clock.advance(dashboard.history.resolution)  # the loop's tick: a sample is due
+    for _ in range(10):
+        clock.advance(0)  # the build's steps
+    assert len(dashboard.history.times) == 2
+    stable = dashboard.history.revision("ns", "rev-1199")[0]
+    assert stable == [1200.0, 1200.0]
+    assert encoded == []  # no rows sorted into JSON for nobody
+
+
+class EventStreamRequest:
+    """What the dashboard uses of an event stream's request (the clocked tests' viewer)."""
+
+    def __init__(self):
+        self.written = []
+        self.producer = None
+
+    def registerProducer(self, producer, streaming):
+        self.producer = producer
+
+    def unregisterProducer(self):
+        self.producer = None
+
+    def notifyFinish(self):
+        return Deferred()
+
+    def write(self, data):
+        self.written.append(data)
+
+    def finish(self):
+        pass
+
+
+def test_a_viewer_coming_during_a_history_sample_gets_its_snapshot_when_it_ends():
+    clock, dashboard = clocked_dashboard(1_200)
+    steps = []
+    dashboard._cooperator = Cooperator(scheduler=steps.append,  # a build step a call
+                                       terminationPredicateFactory=lambda: lambda: True)
+    clock.advance(dashboard.history.resolution)  # a build for the history alone begins
+    steps.pop(0)()  # its first step
+    request = EventStreamRequest()
+    assert dashboard.add_viewer(request)
+    while steps:  # (and no tick: the clock does not move)
+        steps.pop(0)()
+    snapshots = b"".join(request.written).split(b"event: snapshot\ndata: ")[1:]
+    # the one built a sample ago at once (a first paint), then the fresh one
+    assert [json.loads(s)["time"] for s in snapshots] == [clock.seconds() - 5, clock.seconds()]
+    assert len(json.loads(snapshots[-1])["revisions"]) == 1_200
+    dashboard.stopService()

@@ -9,7 +9,8 @@ grows with the number of revisions beyond writing the shared bytes.
 
 Reading 10,000 revisions' averages takes about 0.1 s, so a snapshot is built by a
 ``Cooperator`` in steps of ``STEP`` revisions, a few milliseconds each, with the reactor
-free between them; a tick that finds the previous build still running is skipped.
+free between them; a tick that finds the previous build still running is skipped. While
+nobody watches, a tick only samples the history: no rows are sorted or encoded.
 """
 
 import json
@@ -94,6 +95,8 @@ class Dashboard(Service):
         self._loop.clock = reactor
         self._cooperator = Cooperator(scheduler=lambda step: reactor.callLater(0, step))
         self._building = None  # the build under way (a CooperativeTask)
+        self._building_rows = False  # whether that build encodes a snapshot for viewers
+        self._rows_wanted = False  # a viewer came while a build without rows ran
         self._event = None  # (time, bytes) of the latest snapshot event
         self._previous = None  # (time, counts) for the per-second rates
 
@@ -121,7 +124,8 @@ class Dashboard(Service):
     def add_viewer(self, request):
         """Start an event stream on ``request``; False when ``max_viewers`` are open.
         The viewer gets the latest snapshot at once if it is at most a history sample
-        old, and a fresh one as soon as it is built."""
+        old (one was built for a viewer meanwhile), and a fresh one as soon as it is
+        built."""
         if len(self.viewers) >= self.max_viewers:
             return False
         viewer = Viewer(request)
@@ -132,8 +136,8 @@ class Dashboard(Service):
         now = self.reactor.seconds()
         age = None if self._event is None else now - self._event[0]
         if age is not None and age < self.history.resolution + self.interval:
-            # at most one history sample old (built for it while nobody watched): a
-            # first paint now, the fresh snapshot follows within the build's time
+            # at most one history sample old: a first paint now, the fresh snapshot
+            # follows within the build's time
             self._send(viewer, self._event[1])
         if age is None or age >= self.interval:
             self._start_build(now, False)
@@ -163,13 +167,24 @@ class Dashboard(Service):
             self._start_build(now, sample)
 
     def _start_build(self, now, sample):
-        if self._building is not None or not self.running:
+        if not self.running:
             return
-        task = self._building = self._cooperator.cooperate(self._timed(self._steps(now, sample)))
+        if self._building is not None:
+            # a viewer came during a build for the history alone: its snapshot next
+            self._rows_wanted = self._rows_wanted or (bool(self.viewers)
+                                                      and not self._building_rows)
+            return
+        rows = self._building_rows = bool(self.viewers)
+        task = self._building = self._cooperator.cooperate(
+            self._timed(self._steps(now, sample, rows)))
         task.whenDone().addErrback(self._build_failed).addBoth(self._built)
 
     def _built(self, _):
         self._building = None
+        if self._rows_wanted:
+            self._rows_wanted = False
+            if self.viewers:
+                self._start_build(self.reactor.seconds(), False)
 
     def _build_failed(self, failure):
         if not failure.check(SchedulerStopped, TaskStopped):  # stopped with the service: not an error
@@ -196,17 +211,19 @@ class Dashboard(Service):
             yield
         self.snapshot_cost, self.longest_step = total, longest
 
-    def _steps(self, now, sample):
+    def _steps(self, now, sample, rows=True):
         """Build one snapshot (yielding between steps) and send it to every viewer: each
         step reads ``STEP`` revisions' averages, samples them into the history when due
-        and encodes their rows; the last joins the parts."""
+        and (with ``rows``) encodes their rows; the last joins the parts. Without
+        ``rows`` only the history is sampled."""
         aggregator = self.aggregator
         aggregator.expire(now)
         now_ns = int(now * NS_PER_S)
         figures = self.server_figures(now)
         sampler = self.history.begin_sample() if sample else None
         keys = aggregator.keys()
-        keys.sort()
+        if rows:
+            keys.sort()
         parts = []
         for first in range(0, len(keys), STEP):
             averages = [a for a in (aggregator.revision(namespace, name)
@@ -214,11 +231,13 @@ class Dashboard(Service):
                         if a is not None]
             if sampler is not None:
                 sampler.add(averages)
-            if averages:
+            if rows and averages:
                 parts.append(_encode(_rows(averages, now_ns))[1:-1])
             yield
         if sampler is not None:
             sampler.finish(now, figures)
+        if not rows:
+            return
         head = _encode(self.snapshot_head(now, figures))
         event = b"".join((b"event: snapshot\ndata: ", head[:-1], b',"revisions":[',
                           b",".join(parts), b"]}\n\n"))
