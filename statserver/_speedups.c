@@ -843,6 +843,114 @@ float_sum(PyObject *a, double b)
     return PyFloat_FromDouble(PyFloat_AS_DOUBLE(a) + b);
 }
 
+/* Store value in a float slot or list item: in place where only that place holds the
+ * float (nothing else can see it change), else as a new float. 0, or -1 on error. */
+static int
+store_float(PyObject **place, double value)
+{
+    PyObject *old = *place;
+    if (Py_REFCNT(old) == 1 && PyFloat_CheckExact(old)) {
+        ((PyFloatObject *)old)->ob_fval = value;
+        return 0;
+    }
+    PyObject *fresh = new_float(value);
+    if (fresh == NULL)
+        return -1;
+    *place = fresh;
+    Py_DECREF(old);
+    return 0;
+}
+
+static int
+store_int(PyObject *obj, Py_ssize_t offset, int64_t value)
+{
+    PyObject *fresh = PyLong_FromLongLong(value);
+    if (fresh == NULL)
+        return -1;
+    set_slot(obj, offset, fresh);
+    return 0;
+}
+
+/* RevisionBuckets.record's cases of a stat in a later second than the newest (second >
+ * last): the windows move on, the seconds they drop are subtracted from their totals
+ * (the panic window's first, as the pure code does: it reads buckets the stable window
+ * then zeroes), and the new second's bucket starts at the stat. The same float
+ * operations in the same order as the pure method. 1 when done, 0 when the pure method
+ * must do it (nothing changed then), -1 on error. */
+static int
+record_forward(PyObject *buckets, PyObject *const *fields, int64_t second, int64_t last,
+               double concurrency, double rps)
+{
+    int64_t ns, np;
+    PyObject *conc = fields[B_CONCURRENCY], *reqs = fields[B_RPS];
+    if (!int64_of(fields[B_STABLE], &ns)
+            || !int64_of(SLOT(buckets, averages_offsets[A_PANIC]), &np)
+            || !(1 <= np && np <= ns) || ns > INT64_MAX / 4
+            || last < INT64_MIN / 4 || second > INT64_MAX / 4
+            || !PyList_CheckExact(conc) || !PyList_CheckExact(reqs)
+            || PyList_GET_SIZE(conc) != ns || PyList_GET_SIZE(reqs) != ns)
+        return 0;
+    for (int f = B_STABLE_CONCURRENCY_TOTAL; f <= B_PANIC_RPS_TOTAL; f++)
+        if (!PyFloat_CheckExact(fields[f]))
+            return 0;
+    int64_t gap = second - last;
+    int64_t stable_from = gap >= ns ? 0 : last + 1, stable_to = gap >= ns ? ns : second + 1;
+    int64_t panic_from = last + 1 - np, panic_to = gap >= np ? panic_from : second + 1 - np;
+    /* everything read is a float, or nothing is changed */
+    for (int64_t t = stable_from; t < stable_to; t++) {
+        Py_ssize_t j = (Py_ssize_t)(((t % ns) + ns) % ns);
+        if (!PyFloat_CheckExact(PyList_GET_ITEM(conc, j))
+                || !PyFloat_CheckExact(PyList_GET_ITEM(reqs, j)))
+            return 0;
+    }
+    for (int64_t t = panic_from; t < panic_to; t++) {
+        Py_ssize_t j = (Py_ssize_t)(((t % ns) + ns) % ns);
+        if (!PyFloat_CheckExact(PyList_GET_ITEM(conc, j))
+                || !PyFloat_CheckExact(PyList_GET_ITEM(reqs, j)))
+            return 0;
+    }
+    double pc = 0.0, pr = 0.0, sc = 0.0, sr = 0.0;
+    if (gap < np) {
+        pc = PyFloat_AS_DOUBLE(fields[B_PANIC_CONCURRENCY_TOTAL]);
+        pr = PyFloat_AS_DOUBLE(fields[B_PANIC_RPS_TOTAL]);
+        for (int64_t t = panic_from; t < panic_to; t++) {
+            Py_ssize_t j = (Py_ssize_t)(((t % ns) + ns) % ns);
+            pc -= PyFloat_AS_DOUBLE(PyList_GET_ITEM(conc, j));
+            pr -= PyFloat_AS_DOUBLE(PyList_GET_ITEM(reqs, j));
+        }
+    }
+    else if (store_int(buckets, averages_offsets[A_PANIC_FIRST], second) < 0)
+        return -1;
+    if (gap < ns) {
+        sc = PyFloat_AS_DOUBLE(fields[B_STABLE_CONCURRENCY_TOTAL]);
+        sr = PyFloat_AS_DOUBLE(fields[B_STABLE_RPS_TOTAL]);
+    }
+    else if (store_int(buckets, averages_offsets[A_STABLE_FIRST], second) < 0)
+        return -1;
+    for (int64_t t = stable_from; t < stable_to; t++) {
+        Py_ssize_t j = (Py_ssize_t)(((t % ns) + ns) % ns);
+        if (gap < ns) {
+            sc -= PyFloat_AS_DOUBLE(PyList_GET_ITEM(conc, j));
+            sr -= PyFloat_AS_DOUBLE(PyList_GET_ITEM(reqs, j));
+        }
+        if (store_float(&PyList_GET_ITEM(conc, j), 0.0) < 0
+                || store_float(&PyList_GET_ITEM(reqs, j), 0.0) < 0)
+            return -1;
+    }
+    Py_ssize_t i = (Py_ssize_t)(((second % ns) + ns) % ns);
+    if (store_int(buckets, buckets_offsets[B_LAST_WRITE], second) < 0
+            || store_float(&PyList_GET_ITEM(conc, i), 0.0 + concurrency) < 0
+            || store_float(&PyList_GET_ITEM(reqs, i), 0.0 + rps) < 0
+            || store_float(&SLOT(buckets, buckets_offsets[B_STABLE_CONCURRENCY_TOTAL]),
+                           sc + concurrency) < 0
+            || store_float(&SLOT(buckets, buckets_offsets[B_STABLE_RPS_TOTAL]), sr + rps) < 0
+            || store_float(&SLOT(buckets, buckets_offsets[B_PANIC_CONCURRENCY_TOTAL]),
+                           pc + concurrency) < 0
+            || store_float(&SLOT(buckets, buckets_offsets[B_PANIC_RPS_TOTAL]), pr + rps) < 0)
+        return -1;
+    return 1;
+}
+
 /* One stat's Aggregator.record_many: 1 when done here, 0 when it must go to the pure
  * code instead (nothing has been changed then), -1 on error. */
 static int
@@ -937,7 +1045,15 @@ record_one(PyObject *revisions, PyObject *stat, RevisionCache *cache, TimeMemo *
             }
         }
     }
+    else if (int64_of(fields[B_LAST_WRITE], &last) && second > last) {
+        int done = record_forward(buckets, fields, second, last, concurrency, rps);
+        if (done < 0)
+            return -1;
+        if (!done)
+            goto pure_record;
+    }
     else {
+    pure_record:;
         PyObject *conc_obj = PyFloat_FromDouble(concurrency);
         PyObject *rps_obj = conc_obj == NULL ? NULL : PyFloat_FromDouble(rps);
         PyObject *r = NULL;

@@ -474,7 +474,7 @@ steps = st.one_of(  # ns from one stat to the next: same second, next ones, gaps
     st.integers(0, 999_999_999), st.integers(1, 3).map(lambda s: s * 1_000_000_000),
     st.integers(2, 200).map(lambda s: s * 1_000_000_000 + 17),
     st.integers(-30, -1).map(lambda s: s * 1_000_000_000))
-values = st.sampled_from([0.0, 1.0, 0.1, 2.5, -0.7, 1e16, float("nan"), float("inf")]) | floats
+values = st.sampled_from([0.0, -0.0, 1.0, 0.1, 2.5, -0.7, 1e16, float("nan"), float("inf")]) | floats
 aggregated = st.lists(st.tuples(
     steps, st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 90), values, values, values,
     values, st.sampled_from(["at", "at", "at", "no time", "received only", "at only"]),
@@ -495,15 +495,23 @@ def _aggregator_state(aggregator):
             aggregator.skewed_ahead, aggregator.skewed_behind)
 
 
+#: (stable window s, panic %): the defaults, a panic window of 1 s (7 x 1 %), others
+WINDOWS = [(60, 10.0), (60, 100.0), (6, 20.0), (6, 100.0), (7, 1.0), (3600, 10.0)]
+
+
 @FUZZ
 @given(aggregated, st.lists(st.integers(1, 40), min_size=1, max_size=8),
-       st.sampled_from([aggregator.LINEAR, aggregator.WEIGHTED_EXPONENTIAL]), st.integers(1, 5))
-def test_aggregators_record_alike(ops, batch_sizes, aggregation, max_revisions):  # fmt: skip
+       st.sampled_from([aggregator.LINEAR, aggregator.WEIGHTED_EXPONENTIAL]), st.integers(1, 5),
+       st.sampled_from(WINDOWS))
+def test_aggregators_record_alike(ops, batch_sizes, aggregation, max_revisions, windows):  # fmt: skip
     compiled = aggregator.compiled_aggregate_record_many() or protobuf_decoders.compiled()
     from twisted.internet.task import Clock
 
-    pure = aggregator.Aggregator(Clock(), aggregation=aggregation, max_revisions=max_revisions)
-    fast = aggregator.Aggregator(Clock(), aggregation=aggregation, max_revisions=max_revisions)
+    stable, panic_percentage = windows
+    pure, fast = (aggregator.Aggregator(Clock(), aggregation=aggregation,
+                                        max_revisions=max_revisions, stable_window=stable,
+                                        panic_window_percentage=panic_percentage)
+                  for _ in range(2))
     now, stats = NOW, []
     for step, name, pod, c, pc, r, pr, times, late in ops:
         now += step
@@ -548,7 +556,7 @@ def test_a_total_held_elsewhere_is_never_changed_under_its_holder():
 @given(aggregated, st.lists(st.integers(-3, 200).map(lambda s: s * 1_000_000_000 + 5),
                             min_size=1, max_size=6),
        st.sampled_from([aggregator.LINEAR, aggregator.WEIGHTED_EXPONENTIAL]),
-       st.sampled_from([(60, 10.0), (60, 100.0), (6, 20.0), (6, 100.0), (7, 1.0), (3600, 10.0)]))
+       st.sampled_from(WINDOWS))
 def test_averages_read_alike(ops, reads, aggregation, windows):
     compiled = aggregator.compiled_linear_averages() or protobuf_decoders.compiled()
     from twisted.internet.task import Clock
