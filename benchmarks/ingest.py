@@ -10,8 +10,9 @@ the server's CPU seconds per 100k stats (from ``/proc/PID/stat``).
     python benchmarks/ingest.py --against-go # the Go activator against our server and
                                              # against the Go refserver, and the ratio
     python benchmarks/ingest.py --many       # 2,000 connections at 1 stat/s each into
-                                             # our server and the Go refserver, each pinned
-                                             # to one core: server CPU seconds and ratio
+                                             # our server, the Go refserver and the Twisted
+                                             # floor (twisted_floor.py), each pinned to one
+                                             # core: server CPU seconds and ratios
 
 ``--against-go`` needs the repository's Go peers (``peers/``): it uses
 ``$STATSERVER_PEER_BIN`` when set, else builds them with ``peers/build.sh`` into a cache
@@ -178,6 +179,12 @@ def go_server(peer_bin, port, fmt, pin=()):
     return Server("Go refserver", argv, port)
 
 
+def floor_server(port, pin=()):
+    """``twisted_floor.py``: what any WebSocket server on Twisted's reactor spends."""
+    argv = [*pin, sys.executable, str(Path(__file__).with_name("twisted_floor.py")), str(port)]
+    return Server("Twisted floor", argv, port)
+
+
 def somaxconn():
     try:
         return int(Path("/proc/sys/net/core/somaxconn").read_text())
@@ -187,9 +194,10 @@ def somaxconn():
 
 def many_connections(args, peers):
     """``--many``: ``--many-connections`` connections each sending one stat a second in a
-    frame of its own for ``--many-seconds``, into our server and into the Go refserver
-    (when built), each pinned to one core, in turn; prints each server's CPU seconds for
-    the whole load (connecting and closing included) and their ratio.
+    frame of its own for ``--many-seconds``, into our server, the Go refserver (when
+    built) and ``twisted_floor.py``, each pinned to one core, in turn; prints each
+    server's CPU seconds for the whole load (connecting and closing included) and their
+    ratios.
 
     The load is the Go activator (``-rate 1``, the connections opened over
     ``--many-ramp`` seconds, as a fleet comes up), pinned to the other cores, so that it
@@ -218,6 +226,7 @@ def many_connections(args, peers):
         if peers is not None:
             servers.append(go_server(peers, free_port(), "proto" if fmt == "protobuf"
                                      else "gob", pin=server_pin))
+        servers.append(floor_server(free_port(), pin=server_pin))
         res = {s.name: [] for s in servers}
         try:
             for s in servers:
@@ -251,13 +260,15 @@ def many_connections(args, peers):
             per_stat = statistics.median(c / n for c, n in runs)
             print(f"  {name:<22} {med:6.2f} CPU s ({per_stat * 1e6:5.0f} µs a stat; "
                   f"runs {', '.join(f'{c:.2f} s for {n} stats' for c, n in runs)})")
-        if len(res) == 2:
-            ours, go = res.values()
-            # per stat: a run where connections failed sent fewer
-            ratios = [(a / n) / (b / m) for (a, n), (b, m) in zip(ours, go, strict=True)]
-            print(f"  CPU ratio statserver / Go: {statistics.median(ratios):.2f} (runs "
-                  f"{', '.join(f'{x:.2f}' for x in ratios)}); load average "
-                  f"{os.getloadavg()[0]:.1f}", flush=True)
+        # per stat: a run where connections failed sent fewer
+        for a, b in (("statserver", "Go refserver"), ("Twisted floor", "Go refserver"),
+                     ("statserver", "Twisted floor")):
+            if a in res and b in res:
+                ratios = [(x / n) / (y / m)
+                          for (x, n), (y, m) in zip(res[a], res[b], strict=True)]
+                print(f"  CPU ratio {a} / {b}: {statistics.median(ratios):.2f} (runs "
+                      f"{', '.join(f'{x:.2f}' for x in ratios)})")
+        print(f"  load average {os.getloadavg()[0]:.1f}", flush=True)
     return 0
 
 
