@@ -8,6 +8,8 @@ the time spent waiting for a CPU, i.e. what the server itself did (or blocked on
 of running its timers. Elsewhere the stall is the whole lateness.
 """
 
+import os
+
 from prometheus_client import Gauge, Histogram
 from twisted.internet.task import LoopingCall
 
@@ -16,11 +18,23 @@ _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SCHEDSTAT = "/proc/thread-self/schedstat"
 
 
-def _run_queue_wait():
-    """Seconds the calling thread has waited for a CPU so far (None where unknown)."""
+def _open_schedstat():
+    """A descriptor of the calling thread's scheduler statistics, or None where there
+    are none. (Read with ``pread``: each read at offset 0 gives the figures of now; one
+    open file spares the timer an open and a close every tick.)"""
     try:
-        with open(_SCHEDSTAT, "rb") as f:
-            return int(f.read().split()[1]) / 1e9
+        return os.open(_SCHEDSTAT, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def _run_queue_wait(fd):
+    """Seconds the thread of ``fd`` (``_open_schedstat``) has waited for a CPU so far
+    (None where unknown)."""
+    if fd is None:
+        return None
+    try:
+        return int(os.pread(fd, 128, 0).split()[1]) / 1e9
     except (OSError, ValueError, IndexError):
         return None
 
@@ -49,17 +63,23 @@ class ReactorLag:
         self._call.clock = clock
         self._last = None
         self._last_wait = None
+        self._schedstat = None  # the reactor thread's, while running
 
     def start(self):
-        self._last, self._last_wait = self._clock.seconds(), _run_queue_wait()
+        """Start the timer (on the reactor's thread: its CPU waits are read)."""
+        self._schedstat = _open_schedstat()
+        self._last, self._last_wait = self._clock.seconds(), _run_queue_wait(self._schedstat)
         self._call.start(self._interval, now=False)
 
     def stop(self):
         if self._call.running:
             self._call.stop()
+        if self._schedstat is not None:
+            os.close(self._schedstat)
+            self._schedstat = None
 
     def _tick(self):
-        now, wait = self._clock.seconds(), _run_queue_wait()
+        now, wait = self._clock.seconds(), _run_queue_wait(self._schedstat)
         lag = max(0.0, now - self._last - self._interval)
         waited = wait - self._last_wait if wait is not None and self._last_wait is not None else 0
         stall = max(0.0, lag - waited)
