@@ -158,11 +158,14 @@ LAYERS = [
 
 
 def layers(raw_path):
-    """Shares of samples by layer, from py-spy's raw (collapsed) output."""
+    """Shares of samples by layer, from py-spy's raw (collapsed) output; the reactor
+    waiting in ``epoll`` (idle, though py-spy may see it running) is left out."""
     totals = {}
     for line in open(raw_path):
         stack, _, count = line.rstrip().rpartition(" ")
         frames = stack.split(";")
+        if "_CappedPoller.poll " in frames[-1]:
+            continue
         layer = "other"
         for frame in reversed(frames):
             hit = next((name for name, paths in LAYERS if any(p in frame for p in paths)), None)
