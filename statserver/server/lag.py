@@ -67,7 +67,8 @@ class ReactorLag:
 
     def start(self):
         """Start the timer (on the reactor's thread: its CPU waits are read)."""
-        self._schedstat = _open_schedstat()
+        if self._schedstat is None:
+            self._schedstat = _open_schedstat()
         self._last, self._last_wait = self._clock.seconds(), _run_queue_wait(self._schedstat)
         self._call.start(self._interval, now=False)
 
