@@ -1493,7 +1493,255 @@ linear_averages(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(dddd)", out[0], out[1], out[2], out[3]);
 }
 
+/* decode_gob_stat(payload, start, top_tid, top, key, stat, received_at): a gob
+ * StatMessage frame whose type definitions (payload[:start], read and checked by the
+ * pure decoder) give the layouts: one code a wire field of the top struct, of its Key
+ * struct and of its Stat struct (statserver/wire/gobstat.py, _layout). The StatMessage,
+ * or None wherever the pure decoder must answer (nothing unusual is judged here): a
+ * value message not alone after the definitions, another type, a field of no known
+ * code, a non-ASCII string, a non-minimal number, a time the pure code would refuse. */
+typedef struct {
+    const uint8_t *p, *end;
+} GobReader;
+
+typedef struct {
+    const uint8_t *strings[3]; /* namespace, name, pod */
+    Py_ssize_t lengths[3];
+    double values[5];
+    int has_time;
+    int64_t seconds, nanos, offset; /* offset: INT64_MIN for UTC */
+} GobStat;
+
+static int
+gob_uint(GobReader *r, uint64_t *out)
+{
+    if (r->p >= r->end)
+        return 0;
+    uint8_t b = *r->p++;
+    if (b < 128) {
+        *out = b;
+        return 1;
+    }
+    int n = 256 - b;
+    if (n > 8 || r->end - r->p < n || r->p[0] == 0)
+        return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | r->p[i];
+    r->p += n;
+    if (v < 128)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static int
+gob_bytes(GobReader *r, const uint8_t **bytes, Py_ssize_t *len)
+{
+    uint64_t n;
+    if (!gob_uint(r, &n) || n > (uint64_t)(r->end - r->p))
+        return 0;
+    *bytes = r->p;
+    *len = (Py_ssize_t)n;
+    r->p += n;
+    return 1;
+}
+
+static int
+gob_ascii(const uint8_t *bytes, Py_ssize_t len)
+{
+    for (Py_ssize_t i = 0; i < len; i++)
+        if (bytes[i] >= 128)
+            return 0;
+    return 1;
+}
+
+static int64_t
+be_int(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    if (n < 8 && (v >> (8 * n - 1)))
+        v |= ~(uint64_t)0 << (8 * n); /* sign-extend */
+    return (int64_t)v;
+}
+
+/* As statserver.gob.runtime's _time: versions 1 and 2 of time.Time's MarshalBinary. */
+static int
+gob_time(const uint8_t *b, Py_ssize_t len, GobStat *out)
+{
+    int64_t offset;
+    if (len == 15 && b[0] == 1) {
+        offset = be_int(b + 13, 2);
+        offset = offset == -1 ? INT64_MIN : offset * 60;
+    }
+    else if (len == 16 && b[0] == 2) {
+        offset = be_int(b + 13, 2) * 60 + b[15];
+        offset = offset == -60 ? INT64_MIN : offset;
+    }
+    else
+        return 0;
+    int64_t sec = be_int(b + 1, 8), nsec = be_int(b + 9, 4);
+    if (nsec < 0 || nsec >= 1000000000 || sec < INT64_MIN / 2 || sec > INT64_MAX / 2)
+        return 0;
+    out->has_time = 1;
+    out->seconds = sec - 62135596800LL;
+    out->nanos = nsec;
+    out->offset = offset;
+    return 1;
+}
+
+static int
+gob_struct(GobReader *r, const char *layout, Py_ssize_t fields, const char *key,
+           Py_ssize_t key_fields, const char *stat, Py_ssize_t stat_fields, GobStat *out)
+{
+    uint64_t field = (uint64_t)-1, delta;
+    for (;;) {
+        if (!gob_uint(r, &delta))
+            return 0;
+        if (delta == 0)
+            return 1;
+        field += delta;
+        if (delta > (uint64_t)fields || field >= (uint64_t)fields)
+            return 0;
+        const uint8_t *bytes;
+        Py_ssize_t len;
+        uint64_t u;
+        char code = layout[field];
+        switch (code) {
+        case 'k': /* the Key struct, or the Stat struct: one level down only */
+        case 's':
+            if (key == NULL)
+                return 0;
+            if (!(code == 'k' ? gob_struct(r, key, key_fields, NULL, 0, NULL, 0, out)
+                              : gob_struct(r, stat, stat_fields, NULL, 0, NULL, 0, out)))
+                return 0;
+            break;
+        case 'K': { /* a "namespace/name" key (before v0.8) */
+            if (!gob_bytes(r, &bytes, &len) || !gob_ascii(bytes, len))
+                return 0;
+            const uint8_t *slash = memchr(bytes, '/', len);
+            Py_ssize_t cut = slash == NULL ? len : slash - bytes;
+            out->strings[0] = bytes;
+            out->lengths[0] = cut;
+            out->strings[1] = slash == NULL ? bytes + len : slash + 1;
+            out->lengths[1] = slash == NULL ? 0 : len - cut - 1;
+            break;
+        }
+        case 'n': case 'm': case 'p':
+            if (!gob_bytes(r, &bytes, &len) || !gob_ascii(bytes, len))
+                return 0;
+            out->strings[code == 'n' ? 0 : code == 'm' ? 1 : 2] = bytes;
+            out->lengths[code == 'n' ? 0 : code == 'm' ? 1 : 2] = len;
+            break;
+        case 't':
+            if (!gob_bytes(r, &bytes, &len) || !gob_time(bytes, len, out))
+                return 0;
+            break;
+        case '0': case '1': case '2': case '3': case '4': {
+            if (!gob_uint(r, &u))
+                return 0;
+            uint64_t bits = __builtin_bswap64(u);
+            memcpy(&out->values[code - '0'], &bits, sizeof(double));
+            break;
+        }
+        case 'u':
+            if (!gob_uint(r, &u))
+                return 0;
+            break;
+        case 'b':
+            if (!gob_bytes(r, &bytes, &len))
+                return 0;
+            break;
+        default:
+            return 0;
+        }
+    }
+}
+
+static PyObject *
+gob_string(const uint8_t *bytes, Py_ssize_t len)
+{
+    return len == 0 ? Py_NewRef(empty_str) : decode_string(bytes, len);
+}
+
+static PyObject *
+decode_gob_stat(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "decode_gob_stat(payload, start, top_tid, top, key, "
+                                         "stat, received_at) takes 7 arguments");
+        return NULL;
+    }
+    PyObject *payload = args[0], *received_at = args[6];
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    long long top_tid = PyLong_AsLongLong(args[2]);
+    if ((start == -1 || top_tid == -1) && PyErr_Occurred())
+        return NULL;
+    if (!PyBytes_CheckExact(payload) || !PyBytes_CheckExact(args[3])
+            || !PyBytes_CheckExact(args[4]) || !PyBytes_CheckExact(args[5]))
+        Py_RETURN_NONE;
+    if (stat_type == NULL || start < 0 || start > PyBytes_GET_SIZE(payload))
+        Py_RETURN_NONE;
+    const uint8_t *data = (const uint8_t *)PyBytes_AS_STRING(payload);
+    GobReader r = {data + start, data + PyBytes_GET_SIZE(payload)};
+    uint64_t length, tid;
+    if (!gob_uint(&r, &length) || length != (uint64_t)(r.end - r.p) || !gob_uint(&r, &tid)
+            || (tid & 1) || (long long)(tid >> 1) != top_tid)
+        Py_RETURN_NONE;
+    GobStat out = {{NULL, NULL, NULL}, {0, 0, 0}, {0.0, 0.0, 0.0, 0.0, 0.0}, 0, 0, 0, 0};
+    if (!gob_struct(&r, PyBytes_AS_STRING(args[3]), PyBytes_GET_SIZE(args[3]),
+                    PyBytes_AS_STRING(args[4]), PyBytes_GET_SIZE(args[4]),
+                    PyBytes_AS_STRING(args[5]), PyBytes_GET_SIZE(args[5]), &out)
+            || r.p != r.end)
+        Py_RETURN_NONE;
+    int64_t timestamp = 0;
+    int has_timestamp = out.has_time && !(out.seconds == -62135596800LL && out.nanos == 0);
+    if (has_timestamp && (__builtin_mul_overflow(out.seconds, 1000000000LL, &timestamp)
+                          || __builtin_add_overflow(timestamp, out.nanos, &timestamp)))
+        Py_RETURN_NONE; /* beyond int64 nanoseconds: the pure decoder's big int */
+    PyObject *stat = stat_type->tp_alloc(stat_type, STAT_FIELDS);
+    if (stat == NULL)
+        return NULL;
+    for (int i = 0; i < 3; i++) {
+        PyObject *str = gob_string(out.strings[i], out.lengths[i]);
+        if (str == NULL) {
+            Py_DECREF(stat);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(stat, i, str);
+    }
+    for (int i = 0; i < 5; i++) {
+        PyObject *value = new_float(out.values[i]);
+        if (value == NULL) {
+            Py_DECREF(stat);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(stat, 3 + i, value);
+    }
+    PyObject *ts = has_timestamp ? PyLong_FromLongLong(timestamp) : Py_NewRef(Py_None);
+    PyObject *offset = !out.has_time || !has_timestamp || out.offset == INT64_MIN
+        ? Py_NewRef(Py_None) : PyLong_FromLongLong(out.offset);
+    if (ts == NULL || offset == NULL) {
+        Py_XDECREF(ts);
+        Py_XDECREF(offset);
+        Py_DECREF(stat);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(stat, 8, ts);
+    PyTuple_SET_ITEM(stat, 9, Py_NewRef(received_at));
+    PyTuple_SET_ITEM(stat, 10, offset);
+    if (!PyObject_GC_IsTracked(received_at))
+        PyObject_GC_UnTrack(stat);
+    return stat;
+}
+
 static PyMethodDef methods[] = {
+    {"decode_gob_stat", (PyCFunction)(void (*)(void))decode_gob_stat, METH_FASTCALL,
+     "decode_gob_stat(payload, start, top_tid, top, key, stat, received_at)\n--\n\n"
+     "A gob StatMessage frame as statserver.wire.gobstat's decoder, or None where the pure "
+     "decoder must answer."},
     {"decode_protobuf", (PyCFunction)(void (*)(void))decode_protobuf,
      METH_FASTCALL | METH_KEYWORDS,
      "decode_protobuf(payload, received_at=None)\n--\n\n"

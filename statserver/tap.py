@@ -353,7 +353,7 @@ def _log_implementation():
     from statserver.wire import IMPLEMENTATION
 
     if IMPLEMENTATION == "compiled":
-        why = "statserver._speedups: frames, protobuf, admission, aggregation, summary"
+        why = "statserver._speedups: frames, protobuf, gob, admission, aggregation, summary"
     elif os.environ.get(PURE_ENV) == "1":
         why = f"{PURE_ENV}=1"
     else:

@@ -19,7 +19,7 @@ from statserver.aggregation import aggregator
 from statserver.aggregation.windows import RevisionBuckets
 from statserver.model import StatMessage
 from statserver.sinks import summary
-from statserver.wire import FrameError, protostat
+from statserver.wire import FrameError, gobstat, protostat
 
 EXAMPLES = int(os.environ.get("SPEEDUPS_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
@@ -577,3 +577,84 @@ def test_averages_read_alike(ops, reads, aggregation, windows):
                 assert got is None  # the pure method's to answer
             else:
                 assert got is not None and repr(got) == repr(want)
+
+
+# ---- gob StatMessage frames (decode_gob_stat behind the cached type definitions) ----
+
+GOB_ERAS = ("v02", "v06", "v07", "v08", "v10", "v12")
+
+
+def gob_decoders():
+    """(pure, compiled) gob frame decoders; the compiled one with its own layout cache."""
+    compiled = gobstat.compiled_decode_gob()
+    assert compiled is not None, "statserver._speedups is not built"
+    return gobstat.pure_decode_gob, compiled
+
+
+def gob_outcome(decode, payload):
+    try:
+        stat = decode(payload, 7)
+    except FrameError as e:
+        return ("error", str(e))
+    return ("stat", type(stat).__name__, repr(tuple(stat)), [type(v) for v in stat])
+
+
+def real_gob_frames(eras=GOB_ERAS):
+    return [f["payload"] for era in eras for f in read_frames(f"{era}.jsonl")]
+
+
+def test_every_gob_eras_real_frames_decode_alike_and_float_counts_take_the_compiled_path():
+    pure, compiled = gob_decoders()
+    for payload in real_gob_frames():
+        assert gob_outcome(compiled, payload) == gob_outcome(pure, payload), payload.hex()
+    fast = gobstat.compiled("decode_gob_stat")
+    for payload in real_gob_frames(("v07", "v08", "v10", "v12")):  # (int32 counts: pure)
+        layout = gobstat._layout(payload, gobstat.definitions_length(payload))
+        assert fast(payload, *layout, 7) is not None, payload.hex()
+
+
+gob_names = st.text(alphabet=st.sampled_from("ab/-ñ\udcff"), max_size=8)
+gob_stats = st.builds(
+    StatMessage, gob_names, gob_names, gob_names,
+    st.sampled_from([0.0, -0.0, 1.0, 2.5, float("nan"), float("inf")]) | floats,
+    floats, st.sampled_from([0.0, 3.0, 7.0, -1.0, 2.0**31]), floats, floats,
+    timestamp=st.none() | st.sampled_from([0, -62135596800 * 1_000_000_000, 1, 2**63 - 1,
+                                           9_223_372_036_999_999_999, -(2**63), 2**70])
+    | st.integers(-(2**62), 2**62),
+    timestamp_offset=st.none() | st.sampled_from([0, 3600, -60, 19800, -43200]))
+
+
+@FUZZ
+@given(gob_stats, st.sampled_from(GOB_ERAS), st.none() | mutations)
+def test_encoded_and_mutated_gob_frames_decode_alike(message, era, ops):
+    try:
+        frame = gobstat.encode_stat_frame(message, era)
+    except Exception:  # not encodable in that era (an int32 count out of range, ...)
+        return
+    pure, compiled = gob_decoders()
+    payload = frame if ops is None else _mutate(frame, ops)
+    assert gob_outcome(compiled, payload) == gob_outcome(pure, payload), payload.hex()
+
+
+@FUZZ
+@given(st.data(), mutations)
+def test_mutated_real_gob_frames_decode_alike(data, ops):
+    payload = _mutate(data.draw(st.sampled_from(real_gob_frames())), ops)
+    pure, compiled = gob_decoders()
+    assert gob_outcome(compiled, payload) == gob_outcome(pure, payload), payload.hex()
+
+
+@pytest.mark.parametrize("nanos", [999_999_999, 1_000_000_000, -1, 2**31 - 1])
+@pytest.mark.parametrize("version", [1, 2])
+def test_gob_times_out_of_range_are_the_pure_decoders_to_refuse(nanos, version):
+    frame = real_gob_frames(("v10",))[0]
+    start = gobstat.definitions_length(frame)  # then the value: a one-byte length, ...
+    at = frame.index(b"\x0f\x01", start)  # ... and the time: 15 bytes, version 1
+    time = (bytes([version]) + frame[at + 2:at + 10] + nanos.to_bytes(4, "big", signed=True)
+            + b"\xff\xff" + b"\x00" * (version == 2))
+    value = frame[start + 1:at] + bytes([len(time)]) + time + frame[at + 16:]
+    payload = frame[:start] + bytes([len(value)]) + value
+    pure, compiled = gob_decoders()
+    want = gob_outcome(pure, payload)
+    assert want[0] == ("stat" if nanos == 999_999_999 else "error"), want
+    assert gob_outcome(compiled, payload) == want

@@ -164,7 +164,7 @@ async def test_exit_now_keeps_the_status_when_stdout_is_gone():
 @pytest.mark.parametrize(
     "implementation, pure, why",
     [
-        ("compiled", None, "statserver._speedups: frames, protobuf, admission, aggregation, summary"),
+        ("compiled", None, "statserver._speedups: frames, protobuf, gob, admission, aggregation, summary"),
         ("pure", "1", "STATSERVER_PURE=1"),
         ("pure", None, "statserver._speedups is not built"),
     ],

@@ -3,10 +3,12 @@
 from typing import NamedTuple
 
 from statserver.constants import GOB, NS_PER_S
-from statserver.gob.decoder import decode
+from statserver.gob.decoder import decode, definitions_length, stream_types
 from statserver.gob.errors import GobError
 from statserver.gob.values import GoTime
+from statserver.gob.wiretypes import check_type
 from statserver.model import StatMessage
+from statserver.speedups import choose, compiled
 from statserver.wire.errors import FrameError
 
 # ---- decoding: one target that fits every gob era's StatMessage ----
@@ -76,13 +78,106 @@ def decode_stat_frame(payload, received_at=None):
     )
 
 
-def decode_gob(payload, received_at=None):
+def pure_decode_gob(payload, received_at=None):
     """``decode_stat_frame`` with a ``FrameError`` for a bad frame, as the other
     formats' decoders raise."""
     try:
         return decode_stat_frame(bytes(payload), received_at)
     except GobError as e:
         raise FrameError(GOB, str(e)) from None
+
+
+# ---- the compiled decoder's layouts: what each wire field of a sender's types is ----
+
+_SKIP = {"bool": "u", "int": "u", "uint": "u", "float": "u", "bytes": "b", "string": "b",
+         "gob": "b", "binary": "b", "text": "b"}
+_STAT_CODES = {("Time", "gob"): "t", ("PodName", "string"): "p",
+               ("AverageConcurrentRequests", "float"): "0",
+               ("AverageProxiedConcurrentRequests", "float"): "1",
+               ("RequestCount", "float"): "2", ("ProxiedRequestCount", "float"): "3",
+               ("ProcessUptime", "float"): "4"}
+_KEY_CODES = {("Namespace", "string"): "n", ("Name", "string"): "m"}
+_TOP_CODES = {("Key", "string"): "K", ("Key", "struct"): "k", ("Stat", "struct"): "s"}
+_TARGET_FIELDS = {"Key", "Stat", *_Stat._fields, *_NamespacedName._fields}
+LAYOUTS_MAX = 64  # senders' type-definition prefixes remembered, each at most:
+LAYOUT_PREFIX_MAX = 4096  # bytes (a StatMessage's definitions take about 300)
+
+
+def _codes(wire, types, known):
+    """One code a field of struct ``wire``, as bytes; None when a field is not one the
+    compiled decoder reads or skips (the pure decoder then judges every frame)."""
+    codes = []
+    for name, tid in wire.fields:
+        kind = getattr(types.get(tid), "kind", None)
+        code = known.get((name, kind))
+        if code is None:
+            if name in _TARGET_FIELDS or kind not in _SKIP:
+                return None
+            code = _SKIP[kind]
+        codes.append(code)
+    return "".join(codes).encode()
+
+
+def _layout(payload, start):
+    """``(start, top type id, top codes, Key codes, Stat codes)`` of the stream's
+    definitions (``payload[:start]``), or None where they define no StatMessage."""
+    try:
+        types = stream_types(payload[:start])
+        for wire in types.values():  # as the pure decoder checks what a value reaches
+            if wire.id > 64:
+                check_type(wire, 0)
+    except GobError:
+        return None
+    tops = [t for t in types.values() if t.kind == "struct" and t.id > 64
+            and any(name == "Stat" for name, _ in t.fields)]
+    if len(tops) != 1:
+        return None
+    top = tops[0]
+    fields = dict(top.fields)
+    key, stat = types.get(fields.get("Key")), types.get(fields.get("Stat"))
+    codes = (_codes(top, types, _TOP_CODES),
+             _codes(key, types, _KEY_CODES) if key is not None and key.kind == "struct" else b"",
+             _codes(stat, types, _STAT_CODES) if stat is not None and stat.kind == "struct" else b"")
+    if None in codes:
+        return None
+    return (start, top.id, *codes)
+
+
+def compiled_decode_gob():
+    """``decode_gob`` through ``statserver._speedups.decode_gob_stat`` (the pure decoder
+    where that answers None), or None where the extension is not built."""
+    fast = compiled("decode_gob_stat")
+    if fast is None:
+        return None
+    layouts = {}  # type-definition prefix -> layout (or None)
+    last = [None, None]  # the last frame's prefix and layout
+
+    def decode_gob(payload, received_at=None):
+        """``pure_decode_gob``'s result, compiled for a known sender's frame."""
+        if payload.__class__ is bytes:
+            prefix, layout = last
+            if prefix is None or not payload.startswith(prefix):
+                end = definitions_length(payload)
+                if end > LAYOUT_PREFIX_MAX:
+                    return pure_decode_gob(payload, received_at)
+                prefix = payload[:end]
+                layout = layouts.get(prefix, False)
+                if layout is False:
+                    layout = _layout(payload, end)
+                    if len(layouts) >= LAYOUTS_MAX:
+                        layouts.pop(next(iter(layouts)))
+                    layouts[prefix] = layout
+                last[:] = prefix, layout
+            if layout is not None:
+                stat = fast(payload, *layout, received_at)
+                if stat is not None:
+                    return stat
+        return pure_decode_gob(payload, received_at)
+
+    return decode_gob
+
+
+decode_gob = choose(compiled_decode_gob, pure_decode_gob)
 
 
 # ---- encoding: the Go types of each gob era, as the reference sender declares them ----
